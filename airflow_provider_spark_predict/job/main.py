@@ -1,0 +1,231 @@
+"""The scoring job: ``spark-submit main.py --spec <uri of spec.json>``.
+
+Reads the input partition, validates it against the model, scores it on the executors, writes a new
+version folder, re-reads it to compute the checks, publishes the partition only when no ``fail`` check
+failed, and writes the run report (JSON) to ``spec.report_uri`` in every outcome, errors included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow_provider_spark_predict.checks.evaluate import evaluate_checks, failed_checks
+from airflow_provider_spark_predict.exceptions import InputError, ModelError, SparkPredictError
+from airflow_provider_spark_predict.job import reader, scoring, stats, writer
+from airflow_provider_spark_predict.job.hadoopfs import HadoopFS
+from airflow_provider_spark_predict.spec import ScoringSpec
+
+REPORT_VERSION = 1
+CHECKED_MARKER = "_CHECKED.json"
+
+
+def log(msg: str) -> None:
+    """Progress line; spark-submit's output is streamed into the Airflow task log."""
+    print(f"[spark-predict] {msg}", flush=True)
+
+
+class Timer:
+    """Collect named durations in seconds."""
+
+    def __init__(self) -> None:
+        self.durations: dict[str, float] = {}
+        self._start = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.durations[name] = round(now - self._start, 3)
+        self._start = now
+
+
+def load_driver_model(spark: Any, spec: ScoringSpec) -> tuple[Any, str, str]:
+    """Ship the model file to executors (addFile) and load it once on the driver to validate it.
+
+    Returns (adapter, file name for SparkFiles.get, resolved flavor).
+    """
+    from pyspark import SparkFiles
+
+    from airflow_provider_spark_predict.models.base import detect_flavor, load_model
+
+    uri = spec.model.uri
+    try:
+        spark.sparkContext.addFile(uri)
+    except Exception as err:
+        raise ModelError(f"model file {uri} cannot be read: {str(err).splitlines()[0]}") from None
+    name = uri.rstrip("/").rsplit("/", 1)[-1]
+    local = SparkFiles.get(name)
+    flavor = spec.model.flavor if spec.model.flavor != "auto" else detect_flavor(local)
+    adapter = load_model(local, flavor)
+    return adapter, name, flavor
+
+
+def resolve_features(spec: ScoringSpec, adapter: Any) -> list[str]:
+    """The feature list: the spec's, else the model's; check it against the model's feature count."""
+    features = spec.features or adapter.feature_names
+    if not features:
+        raise ModelError(
+            f"model {spec.model.uri} does not record feature names; pass features=[...] explicitly"
+        )
+    n = adapter.n_features
+    if n is not None and n != len(features):
+        raise ModelError(
+            f"model {spec.model.uri} expects {n} features but {len(features)} feature columns were given"
+        )
+    recorded = adapter.feature_names
+    if spec.features and recorded and list(recorded) != list(spec.features):
+        diff = [f"{a}!={b}" for a, b in zip(recorded, spec.features, strict=False) if a != b][:5]
+        raise ModelError(
+            f"feature columns differ from the names recorded in model {spec.model.uri} (first: {diff}); "
+            "the order must be the training order"
+        )
+    return list(features)
+
+
+def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]:
+    """Execute the scoring run; fills and returns ``report``."""
+    timer = Timer()
+    fs = HadoopFS(spark)
+    sc = spark.sparkContext
+    report.update(application_id=sc.applicationId, tracking_url=sc.uiWebUrl, master=sc.master)
+
+    adapter, model_name, flavor = load_driver_model(spark, spec)
+    features = resolve_features(spec, adapter)
+    report["model"] = {"uri": spec.model.uri, "flavor": flavor, "library": adapter.library_version,
+                       "n_features": len(features), "classes": adapter.classes}
+    log(f"model {spec.model.uri}: flavor {flavor}, {len(features)} features, {adapter.library_version}")
+    timer.lap("load_model_s")
+
+    what = f"input {spec.input.describe()}"
+    df = reader.read_input(spark, spec.input)
+    reader.check_columns(df, spec.keys, features, what)
+    rows_in = df.count()
+    report["rows_in"] = rows_in
+    log(f"{what}: {rows_in} rows")
+    if rows_in == 0 and not spec.allow_empty_input:
+        raise InputError(
+            f"{what} is empty (0 rows); the output partition {spec.output.describe()} was left as it was. "
+            "Pass allow_empty_input=True to write an empty partition."
+        )
+    dtype = reader.feature_dtype(df, features)
+    feats = reader.cast_features(df, spec.keys, features, dtype, spec.on_invalid, spec.fill_value, what)
+    timer.lap("read_validate_s")
+
+    batch_rows = scoring.batch_rows_for(len(features), spec.strategy.batch_rows)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
+    plan = scoring.OutputPlan(spec.outputs, adapter.classes)
+    loads = sc.accumulator(0)
+    scored, facts = scoring.score(
+        feats, strategy=spec.strategy.name, model_name=model_name, flavor=flavor, keys=spec.keys,
+        features=features, fill_value=spec.fill_value, plan=plan, load_counter=loads, rows_in=rows_in,
+        num_groups=spec.strategy.num_groups, target_group_rows=spec.strategy.target_group_rows,
+    )
+    report["strategy"] = {**facts, "batch_rows": batch_rows, "feature_dtype": dtype}
+
+    if spec.output.table:
+        data_fields = [f for f in scored.schema.fields]
+        writer.ensure_table(spark, spec.output, data_fields)
+    target = writer.resolve_target(spark, spec.output, fs)
+    version = writer.write_version(scored, target, spec.run_id)
+    report["model_loads"] = loads.value
+    report["version_path"] = version
+    log(f"wrote {version} ({loads.value} model loads on executors)")
+    timer.lap("score_write_s")
+
+    written = spark.read.parquet(version)
+    classifier = adapter.classes is not None
+    facts = stats.written_stats(written, spec.keys, spec.outputs.prediction_column,
+                                spec.outputs.score_column, classifier)
+    facts["rows_in"] = rows_in
+    prev = stats.previous_partition(spark, spec.output, fs)
+    facts["previous_partition"] = prev
+    if prev and facts["rows_out"]:
+        prev_df = stats.read_partition(spark, spec.output, prev)
+        facts.update(stats.drift(spark, written, prev_df, spec.outputs.prediction_column,
+                                 spec.outputs.score_column, classifier))
+    else:
+        facts["psi"] = None
+    report.update(facts)
+    timer.lap("checks_s")
+
+    results = evaluate_checks(facts, {k: v.__dict__ for k, v in spec.checks.items()})
+    report["checks"] = [r.to_dict() for r in results]
+    for r in results:
+        log(r.message)
+    failed = failed_checks(results)
+    if failed:
+        report["status"] = "failed_checks"
+        report["published"] = False
+        log(f"NOT publishing {spec.output.describe()}: {len(failed)} check(s) failed; "
+            f"the previous partition is unchanged; the rejected rows stay in {version}")
+    else:
+        if not fs.exists(version):
+            raise SparkPredictError(f"version folder {version} vanished before publishing (concurrent cleanup?)")
+        before = writer.publish(spark, target, version, fs, log)
+        report["published"] = True
+        report["replaced_location"] = before
+        report["status"] = "succeeded"
+        writer.cleanup_versions(target, spec.output.keep_previous_versions, version, fs, log)
+    timer.lap("publish_s")
+    report["durations"] = timer.durations
+    return report
+
+
+def report_dir(report_uri: str) -> str:
+    return report_uri.rsplit("/", 1)[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="airflow-provider-spark-predict scoring job")
+    parser.add_argument("--spec", required=True, help="URI of the scoring spec JSON")
+    args = parser.parse_args(argv)
+
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("spark-predict")
+    if os.environ.get("SPARK_PREDICT_NO_HIVE") != "1":
+        builder = builder.enableHiveSupport()
+    spark = builder.getOrCreate()
+    fs = HadoopFS(spark)
+    started = time.monotonic()
+    spec = ScoringSpec.from_json(fs.read_text(args.spec)).validate()
+    report: dict[str, Any] = {
+        "report_version": REPORT_VERSION,
+        "run_id": spec.run_id,
+        "started_at": datetime.now(UTC).isoformat(),
+        "input": spec.input.describe(),
+        "output": spec.output.describe(),
+        "output_partition": spec.output.partition,
+        "spec": spec.to_dict(),
+        "status": "running",
+    }
+    code = 0
+    try:
+        run(spark, spec, report)
+    except SparkPredictError as err:
+        report.update(status="error", error_type=type(err).__name__, error=str(err))
+        log(f"ERROR {type(err).__name__}: {err}")
+        code = 2
+    except Exception as err:  # noqa: BLE001 - anything else is still reported, with its traceback
+        report.update(status="error", error_type=type(err).__name__, error=str(err).splitlines()[0][:2000],
+                      traceback=traceback.format_exc()[-4000:])
+        log(f"ERROR {type(err).__name__}: {err}")
+        code = 3
+    report["wall_s"] = round(time.monotonic() - started, 3)
+    report["finished_at"] = datetime.now(UTC).isoformat()
+    text = json.dumps(report, sort_keys=True, indent=1, default=str)
+    fs.write_text(spec.report_uri, text)
+    if report.get("status") == "succeeded":
+        fs.write_text(f"{report_dir(spec.report_uri)}/{CHECKED_MARKER}", text)
+    log(f"report written to {spec.report_uri} (status {report['status']})")
+    spark.stop()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

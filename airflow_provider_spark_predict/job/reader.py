@@ -1,0 +1,129 @@
+"""Read the input rows, check that keys and features exist, and cast features to floats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_spark_predict.exceptions import InputError
+from airflow_provider_spark_predict.spec import InputSpec
+
+NUMERIC_TYPES = ("tinyint", "smallint", "int", "bigint", "float", "double", "boolean")
+
+
+def quote(name: str) -> str:
+    """Back-quote a column name for Spark SQL (names were validated to contain no backtick)."""
+    return f"`{name}`"
+
+
+def partition_predicate(partition: dict[str, str]) -> str:
+    """Return ``dt = '2026-01-01' AND ...`` for a validated partition spec."""
+    return " AND ".join(f"{quote(k)} = '{v}'" for k, v in partition.items())
+
+
+def read_input(spark: Any, spec: InputSpec) -> Any:
+    """Return the input DataFrame of ``spec`` (not yet column-checked).
+
+    :param spark: the SparkSession
+    :param spec: the input part of the scoring spec
+    """
+    if spec.table:
+        if not spark.catalog.tableExists(spec.table):
+            raise InputError(f"input table {spec.table} does not exist")
+        df = spark.table(spec.table)
+        if spec.partition:
+            missing = [k for k in spec.partition if k not in df.columns]
+            if missing:
+                raise InputError(f"input table {spec.table} has no partition column(s) {missing}")
+            df = df.where(partition_predicate(spec.partition))
+    elif spec.path:
+        path = spec.path.rstrip("/")
+        if spec.partition:
+            path = path + "/" + "/".join(f"{k}={v}" for k, v in spec.partition.items())
+        try:
+            df = spark.read.format(spec.format).load(path)
+        except Exception as err:
+            if "PATH_NOT_FOUND" in str(err) or "does not exist" in str(err):
+                raise InputError(f"input partition {spec.describe()} does not exist ({path})") from None
+            raise
+    else:
+        df = spark.sql(spec.sql)
+    if spec.filter:
+        df = df.where(spec.filter)
+    return df
+
+
+def check_columns(df: Any, keys: list[str], features: list[str], what: str) -> None:
+    """Fail before scoring when key or feature columns are missing, naming them.
+
+    :param df: the input DataFrame
+    :param keys: key columns
+    :param features: feature columns
+    :param what: description of the input for the message
+    """
+    present = set(df.columns)
+    missing_keys = [k for k in keys if k not in present]
+    missing_features = [f for f in features if f not in present]
+    if missing_keys or missing_features:
+        parts = []
+        if missing_keys:
+            parts.append(f"key column(s) {missing_keys}")
+        if missing_features:
+            shown = missing_features[:20]
+            more = f" and {len(missing_features) - 20} more" if len(missing_features) > 20 else ""
+            parts.append(f"feature column(s) {shown}{more}")
+        raise InputError(f"{what} is missing {' and '.join(parts)}; nothing was scored or written")
+
+
+def feature_dtype(df: Any, features: list[str]) -> str:
+    """Return ``float`` when every feature column is float32 already, else ``double``."""
+    types = dict(df.dtypes)
+    return "float" if all(types[f] == "float" for f in features) else "double"
+
+
+def cast_features(
+    df: Any, keys: list[str], features: list[str], dtype: str, on_invalid: str, fill_value: float | None, what: str
+) -> Any:
+    """Select keys + features with every feature cast to ``dtype``.
+
+    Cast rule: numeric and boolean columns are cast directly. String (or other) columns are cast with
+    ``try_cast``: a value that is not a number becomes null, which scoring treats as missing (filled with
+    ``fill_value``, or NaN). With ``on_invalid="fail"`` such a value fails the run instead, naming the
+    column and a sample value. Nulls are never an error.
+
+    :param df: the input DataFrame
+    :param keys: key columns, passed through unchanged
+    :param features: feature columns
+    :param dtype: ``float`` or ``double``
+    :param on_invalid: ``fill`` or ``fail``
+    :param fill_value: value used for missing features (applied in the Python worker)
+    :param what: description of the input for the message
+    """
+    from pyspark.sql import functions as F
+
+    types = dict(df.dtypes)
+    cols = [F.col(quote(k)) for k in keys]
+    non_numeric = [f for f in features if types[f] not in NUMERIC_TYPES]
+    if non_numeric and on_invalid == "fail":
+        bad_exprs = [
+            F.sum((F.col(quote(f)).isNotNull() & F.col(quote(f)).try_cast(dtype).isNull()).cast("long")).alias(f)
+            for f in non_numeric
+        ]
+        counts = df.agg(*bad_exprs).first().asDict()
+        bad = {f: n for f, n in counts.items() if n}
+        if bad:
+            col = next(iter(bad))
+            sample = df.where(F.col(quote(col)).isNotNull() & F.col(quote(col)).try_cast(dtype).isNull())
+            value = sample.select(quote(col)).first()[0]
+            raise InputError(
+                f"{what}: feature column(s) hold values that are not numbers: {bad} "
+                f"(e.g. {col}={value!r}); on_invalid='fail'"
+            )
+    for f in features:
+        c = F.col(quote(f))
+        if types[f] == dtype:
+            cols.append(c)
+        elif f in non_numeric:
+            cols.append(c.try_cast(dtype).alias(f))
+        else:
+            cols.append(c.cast(dtype).alias(f))
+    return df.select(*cols)
