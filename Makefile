@@ -1,0 +1,71 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv when needed.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXTRAS := sklearn,xgboost-cpu,lightgbm,conda,dev
+DEMO_DATE ?= 2026-01-02
+VAR := $(CURDIR)/var
+
+# The embedded default: everything under ./var, Spark local[2], Airflow on SQLite.
+DEMO_ENV := export AIRFLOW_HOME=$(VAR)/airflow SPARK_PREDICT_HOME=$(VAR)/spark_predict \
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags_examples AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	SPARK_LOCAL_IP=127.0.0.1 AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "local[2]"}' \
+	PATH=$(CURDIR)/$(BIN):$$PATH
+
+.PHONY: help venv check-java check-python demo test lint bench clean
+
+help:
+	@echo "make demo   - create .venv, install, generate data, run the example DAG, print the checked report"
+	@echo "make test   - create .venv if needed, run ruff, mypy and the whole test suite"
+	@echo "make bench  - run the benchmarks in benchmarks/"
+
+check-java:
+	@command -v java >/dev/null 2>&1 || { echo "ERROR: Java 17+ is needed by Spark and 'java' is not on PATH. Install OpenJDK 17 (e.g. apt-get install openjdk-17-jre-headless) and retry." >&2; exit 1; }
+	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
+	  if [ -z "$$v" ] || [ "$$v" -lt 17 ]; then echo "ERROR: Spark needs Java 17+, found: $$(java -version 2>&1 | head -1)" >&2; exit 1; fi
+
+check-python:
+	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || { echo "ERROR: Python 3.11+ is needed (set PY=python3.11)" >&2; exit 1; }
+
+$(STAMP): pyproject.toml | check-python check-java
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
+	@# TRAP (see README): the Spark provider pulls pyspark-client, which overwrites pyspark's Python files
+	@# in site-packages. Reinstall pyspark last, at the version pip resolved.
+	$(BIN)/pip install -q --force-reinstall --no-deps "pyspark==$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("pyspark"))')"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	@$(DEMO_ENV); set -e; rm -rf $(VAR)/airflow $(VAR)/spark_predict; \
+	  echo "== generating the synthetic users table and the 17-class XGBoost model"; \
+	  $(BIN)/python dags_examples/generate_demo_data.py --dates 2026-01-01 $(DEMO_DATE) --rows 20000; \
+	  echo "== airflow db migrate (SQLite)"; $(BIN)/airflow db migrate >/dev/null; \
+	  echo "== airflow dags test daily_user_scoring $(DEMO_DATE)"; \
+	  $(BIN)/airflow dags test daily_user_scoring $(DEMO_DATE) > $(VAR)/demo-dags-test.log 2>&1 \
+	    || { tail -60 $(VAR)/demo-dags-test.log; exit 1; }; \
+	  grep -E "\[spark-predict\]|state=|Marking run" $(VAR)/demo-dags-test.log | sed 's/ \[airflow.*//' | tail -25; \
+	  echo "== checking the written partition against the input"; \
+	  $(BIN)/python dags_examples/show_report.py --date $(DEMO_DATE)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy airflow_provider_spark_predict/hooks airflow_provider_spark_predict/operators \
+	  airflow_provider_spark_predict/sensors airflow_provider_spark_predict/staging \
+	  airflow_provider_spark_predict/spec.py airflow_provider_spark_predict/checks \
+	  airflow_provider_spark_predict/embedded.py airflow_provider_spark_predict/report.py
+
+test: lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_throughput.py
+	$(BIN)/python benchmarks/bench_staging.py
+	$(BIN)/python benchmarks/bench_local_pipeline.py
+
+clean:
+	rm -rf $(VAR) build *.egg-info
