@@ -1,0 +1,55 @@
+"""Load the example DAG and run it with ``dag.test()`` (real Airflow on SQLite, real Spark local[2])."""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import json
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def load_example_dag(name: str = "daily_user_scoring") -> Any:
+    """Import ``dags_examples/<name>.py`` (it reads SPARK_PREDICT_HOME at parse time) and return its DAG."""
+    path = os.path.join(REPO, "dags_examples", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dag
+
+
+def run_dag(dag: Any, date: str) -> Any:
+    """``dag.test()`` for one logical date; returns the DagRun."""
+    y, m, d = (int(x) for x in date.split("-"))
+    return dag.test(logical_date=datetime(y, m, d, tzinfo=timezone.utc))
+
+
+def checked_report(home: str, table: str, date: str) -> dict:
+    """The report the job published with the partition (``_CHECKED.json``)."""
+    with open(os.path.join(home, "store", "reports", table, f"dt={date}", "_CHECKED.json")) as fh:
+        return json.load(fh)
+
+
+def reports(home: str, table: str, date: str) -> list[dict]:
+    """Every run report written for a partition, oldest first."""
+    files = sorted(glob.glob(os.path.join(home, "store", "reports", table, f"dt={date}", "2*.json")))
+    out = []
+    for f in files:
+        with open(f) as fh:
+            out.append(json.load(fh))
+    return out
+
+
+def read_folder(uri: str) -> pd.DataFrame:
+    """Read every parquet file of a folder (``file:`` URI or path) with pyarrow."""
+    import pyarrow.parquet as pq
+
+    path = uri.replace("file://", "").replace("file:", "")
+    files = sorted(glob.glob(os.path.join(path, "*.parquet")) + glob.glob(os.path.join(path, "part-*")))
+    files = sorted(set(f for f in files if not f.endswith(".crc")))
+    return pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
