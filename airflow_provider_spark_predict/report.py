@@ -1,8 +1,28 @@
-"""Render a run report as the readable table an on-call engineer wants to see first."""
+"""Run reports: where they live in the store, and how they read as the table an on-call engineer
+wants to see first."""
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_spark_predict.spec import TargetSpec
+
+#: written next to the run reports only when the partition was published with every ``fail`` check passed
+CHECKED_MARKER = "_CHECKED.json"
+
+
+def _slug(text: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
+    return keep if keep == text else keep[:80] + "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def report_folder(store_uri: str, target: TargetSpec) -> str:
+    """``<store>/reports/<table or path slug>/<partition path>``: every run report of one output partition."""
+    name = target.table or _slug(target.path or "")
+    part = "/".join(f"{k}={v}" for k, v in target.partition.items())
+    return f"{store_uri.rstrip('/')}/reports/{name}/{part}"
 
 
 def _fmt(value: Any) -> str:

@@ -20,10 +20,10 @@ from airflow_provider_spark_predict.checks.evaluate import evaluate_checks, fail
 from airflow_provider_spark_predict.exceptions import InputError, ModelError, SparkPredictError
 from airflow_provider_spark_predict.job import reader, scoring, stats, writer
 from airflow_provider_spark_predict.job.hadoopfs import HadoopFS
+from airflow_provider_spark_predict.report import CHECKED_MARKER
 from airflow_provider_spark_predict.spec import ScoringSpec
 
 REPORT_VERSION = 1
-CHECKED_MARKER = "_CHECKED.json"
 
 
 def log(msg: str) -> None:

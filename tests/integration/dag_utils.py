@@ -6,7 +6,7 @@ import glob
 import importlib.util
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -26,7 +26,7 @@ def load_example_dag(name: str = "daily_user_scoring") -> Any:
 def run_dag(dag: Any, date: str) -> Any:
     """``dag.test()`` for one logical date; returns the DagRun."""
     y, m, d = (int(x) for x in date.split("-"))
-    return dag.test(logical_date=datetime(y, m, d, tzinfo=timezone.utc))
+    return dag.test(logical_date=datetime(y, m, d, tzinfo=UTC))
 
 
 def checked_report(home: str, table: str, date: str) -> dict:

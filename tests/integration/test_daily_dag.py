@@ -32,7 +32,7 @@ def demo_world(tmp_path_factory, airflow_db):
         os.environ["SPARK_PREDICT_HOME"] = old
 
 
-def expected_predictions(home: str, date: str) -> "tuple":
+def expected_predictions(home: str, date: str) -> tuple:
     """The model's own in-process predictions on the input partition's rows (fill 999999 as the DAG)."""
     import xgboost as xgb
 
