@@ -109,9 +109,12 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
     log(f"{what}: {rows_in} rows")
     if rows_in == 0 and not spec.allow_empty_input:
         raise InputError(
-            f"{what} is empty (0 rows); the output partition {spec.output.describe()} was left as it was. "
-            "Pass allow_empty_input=True to write an empty partition."
+            f"{what} is empty or missing (0 rows); the output partition {spec.output.describe()} was left "
+            "as it was. Pass allow_empty_input=True to write an empty partition."
         )
+    if spec.input.filter:
+        df = df.where(spec.input.filter)
+        report["input_filter"] = spec.input.filter
     dtype = reader.feature_dtype(df, features)
     feats = reader.cast_features(df, spec.keys, features, dtype, spec.on_invalid, spec.fill_value, what)
     timer.lap("read_validate_s")

@@ -21,7 +21,8 @@ def partition_predicate(partition: dict[str, str]) -> str:
 
 
 def read_input(spark: Any, spec: InputSpec) -> Any:
-    """Return the input DataFrame of ``spec`` (not yet column-checked).
+    """Return the input DataFrame of ``spec`` (not yet column-checked, ``filter`` not yet applied: the
+    row-parity check compares the output with the whole input partition).
 
     :param spark: the SparkSession
     :param spec: the input part of the scoring spec
@@ -47,8 +48,6 @@ def read_input(spark: Any, spec: InputSpec) -> Any:
             raise
     else:
         df = spark.sql(spec.sql)
-    if spec.filter:
-        df = df.where(spec.filter)
     return df
 
 
