@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -18,7 +19,7 @@ from typing import Any
 
 from airflow_provider_spark_predict.checks.evaluate import evaluate_checks, failed_checks
 from airflow_provider_spark_predict.exceptions import InputError, ModelError, SparkPredictError
-from airflow_provider_spark_predict.job import reader, scoring, stats, writer
+from airflow_provider_spark_predict.job import pipeline, reader, scoring, stats, writer
 from airflow_provider_spark_predict.job.hadoopfs import HadoopFS
 from airflow_provider_spark_predict.report import CHECKED_MARKER
 from airflow_provider_spark_predict.spec import ScoringSpec
@@ -65,6 +66,13 @@ def load_driver_model(spark: Any, spec: ScoringSpec) -> tuple[Any, str, str]:
     return adapter, name, flavor
 
 
+def is_spark_pipeline(spec: ScoringSpec, fs: HadoopFS) -> bool:
+    """Whether the model is a saved Spark ML PipelineModel folder (flavor given, or a ``metadata/`` inside)."""
+    if spec.model.flavor == "spark_pipeline":
+        return True
+    return spec.model.flavor == "auto" and fs.exists(spec.model.uri.rstrip("/") + "/metadata")
+
+
 def resolve_features(spec: ScoringSpec, adapter: Any) -> list[str]:
     """The feature list: the spec's, else the model's; check it against the model's feature count."""
     features = spec.features or adapter.feature_names
@@ -94,11 +102,19 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
     sc = spark.sparkContext
     report.update(application_id=sc.applicationId, tracking_url=sc.uiWebUrl, master=sc.master)
 
-    adapter, model_name, flavor = load_driver_model(spark, spec)
-    features = resolve_features(spec, adapter)
-    report["model"] = {"uri": spec.model.uri, "flavor": flavor, "library": adapter.library_version,
-                       "n_features": len(features), "classes": adapter.classes}
-    log(f"model {spec.model.uri}: flavor {flavor}, {len(features)} features, {adapter.library_version}")
+    native = is_spark_pipeline(spec, fs)
+    if native:
+        import pyspark
+
+        ml_model = pipeline.load_pipeline(spec.model.uri)
+        features, classes, flavor = pipeline.input_columns(ml_model), pipeline.classes_of(ml_model), "spark_pipeline"
+        library = f"pyspark=={pyspark.__version__}"
+    else:
+        adapter, model_name, flavor = load_driver_model(spark, spec)
+        features, classes, library = resolve_features(spec, adapter), adapter.classes, adapter.library_version
+    report["model"] = {"uri": spec.model.uri, "flavor": flavor, "library": library,
+                       "n_features": len(features), "classes": classes}
+    log(f"model {spec.model.uri}: flavor {flavor}, {len(features)} input columns, {library}")
     timer.lap("load_model_s")
 
     what = f"input {spec.input.describe()}"
@@ -115,20 +131,26 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
     if spec.input.filter:
         df = df.where(spec.input.filter)
         report["input_filter"] = spec.input.filter
-    dtype = reader.feature_dtype(df, features)
-    feats = reader.cast_features(df, spec.keys, features, dtype, spec.on_invalid, spec.fill_value, what)
-    timer.lap("read_validate_s")
 
-    batch_rows = scoring.batch_rows_for(len(features), spec.strategy.batch_rows)
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
-    plan = scoring.OutputPlan(spec.outputs, adapter.classes)
     loads = sc.accumulator(0)
-    scored, facts = scoring.score(
-        feats, strategy=spec.strategy.name, model_name=model_name, flavor=flavor, keys=spec.keys,
-        features=features, fill_value=spec.fill_value, plan=plan, load_counter=loads, rows_in=rows_in,
-        num_groups=spec.strategy.num_groups, target_group_rows=spec.strategy.target_group_rows,
-    )
-    report["strategy"] = {**facts, "batch_rows": batch_rows, "feature_dtype": dtype}
+    if native:
+        # the pipeline's own stages read and cast their input columns
+        scored = pipeline.transform(ml_model, df, spec.keys, spec.outputs, classes)
+        report["strategy"] = {"strategy": "transform"}
+        timer.lap("read_validate_s")
+    else:
+        dtype = reader.feature_dtype(df, features)
+        feats = reader.cast_features(df, spec.keys, features, dtype, spec.on_invalid, spec.fill_value, what)
+        timer.lap("read_validate_s")
+        batch_rows = scoring.batch_rows_for(len(features), spec.strategy.batch_rows)
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
+        plan = scoring.OutputPlan(spec.outputs, classes)
+        scored, facts = scoring.score(
+            feats, strategy=spec.strategy.name, model_name=model_name, flavor=flavor, keys=spec.keys,
+            features=features, fill_value=spec.fill_value, plan=plan, load_counter=loads, rows_in=rows_in,
+            num_groups=spec.strategy.num_groups, target_group_rows=spec.strategy.target_group_rows,
+        )
+        report["strategy"] = {**facts, "batch_rows": batch_rows, "feature_dtype": dtype}
 
     if spec.output.table:
         data_fields = [f for f in scored.schema.fields]
@@ -141,7 +163,7 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
     timer.lap("score_write_s")
 
     written = spark.read.parquet(version)
-    classifier = adapter.classes is not None
+    classifier = classes is not None
     facts = stats.written_stats(written, spec.keys, spec.outputs.prediction_column,
                                 spec.outputs.score_column, classifier)
     facts["rows_in"] = rows_in
@@ -177,6 +199,19 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
     timer.lap("publish_s")
     report["durations"] = timer.durations
     return report
+
+
+_EXC_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception)): (.+)$")
+
+
+def summarize_error(err: BaseException) -> str:
+    """One useful line for an error: for a Python worker failure, the worker's own exception line
+    (``ValueError: Input X contains NaN.``), not Spark's generic first line."""
+    text = str(err)
+    found = [m.group(0).strip() for line in text.splitlines() if (m := _EXC_LINE.match(line))]
+    found = [f for f in found if not f.startswith(("org.apache.spark", "py4j", "pyspark.errors"))]
+    first = text.splitlines()[0] if text else type(err).__name__
+    return (f"{first.rstrip(':')}: {found[-1]}" if found else first)[:2000]
 
 
 def report_dir(report_uri: str) -> str:
@@ -215,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"ERROR {type(err).__name__}: {err}")
         code = 2
     except Exception as err:  # noqa: BLE001 - anything else is still reported, with its traceback
-        report.update(status="error", error_type=type(err).__name__, error=str(err).splitlines()[0][:2000],
+        report.update(status="error", error_type=type(err).__name__, error=summarize_error(err),
                       traceback=traceback.format_exc()[-4000:])
         log(f"ERROR {type(err).__name__}: {err}")
         code = 3

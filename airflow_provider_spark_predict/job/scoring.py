@@ -1,4 +1,14 @@
-"""Score a DataFrame on the executors: strategy ``map`` (mapInArrow) or ``grouped`` (applyInPandas).
+"""Score rows on the executors.
+
+Strategies:
+
+* ``map`` (:func:`score`): ``mapInArrow`` over the input DataFrame; the JVM converts the rows to Arrow.
+* ``grouped`` (:func:`score`): ``applyInPandas`` over ``xxhash64(keys) % N`` groups.
+* files (:func:`score_files`): Spark only distributes the list of input parquet files; each Python worker
+  reads its file with pyarrow (only the key and feature columns, ``batch_rows`` rows at a time), casts
+  the features like :func:`airflow_provider_spark_predict.job.reader.cast_features`, predicts, and hands
+  back only keys + outputs. This skips the JVM parquet read and the row->Arrow conversion of every
+  feature column, which cost more CPU than the model on wide inputs.
 
 The functions shipped to executors only capture plain values (paths, names, lists); the model comes
 from :mod:`airflow_provider_spark_predict.models.cache`, so each Python worker loads it once.
@@ -97,12 +107,64 @@ def batch_rows_for(n_features: int, requested: int | None) -> int:
 
 
 def to_matrix(columns: list[np.ndarray], n_rows: int, dtype: Any, fill_value: float | None) -> np.ndarray:
-    """Stack feature columns into a C-ordered ``(n_rows, n_features)`` matrix, filling NaN if asked."""
+    """Stack feature columns into a C-ordered ``(n_rows, n_features)`` matrix; NaN (missing) becomes
+    ``fill_value`` when one is given (infinities are values, not missing, and stay as they are)."""
     x = np.empty((n_rows, len(columns)), dtype=dtype)
     for j, col in enumerate(columns):
         x[:, j] = col
     if fill_value is not None:
-        np.nan_to_num(x, copy=False, nan=fill_value)
+        _fill_nan(x, fill_value)
+    return x
+
+
+def _fill_nan(x: np.ndarray, fill_value: float) -> None:
+    np.copyto(x, np.asarray(fill_value, dtype=x.dtype), where=np.isnan(x))
+
+
+def arrow_dtype(arrays: list[Any]) -> Any:
+    """``float32`` when every Arrow feature array is float32 already, else ``float64`` (the cast rule of
+    :func:`airflow_provider_spark_predict.job.reader.feature_dtype`)."""
+    import pyarrow as pa
+
+    return np.float32 if all(a.type == pa.float32() for a in arrays) else np.float64
+
+
+def arrow_to_matrix(arrays: list[Any], dtype: Any, fill_value: float | None) -> np.ndarray:
+    """Build the C-ordered ``(n_rows, n_features)`` matrix straight from Arrow arrays.
+
+    Each column's value buffer is viewed zero-copy and written once into the matrix (no per-column
+    numpy/pandas intermediate); nulls become NaN, then ``fill_value`` when one is given. Arrays of another
+    numeric/boolean type are cast to ``dtype`` first.
+
+    :param arrays: one ``pyarrow.Array`` (or ``ChunkedArray``) per feature, all of the same length
+    :param dtype: ``numpy.float32`` or ``numpy.float64``
+    :param fill_value: value for missing features, or ``None`` to keep NaN (the model's "missing")
+    """
+    import pyarrow as pa
+
+    dtype = np.dtype(dtype)
+    target = pa.from_numpy_dtype(dtype)
+    n = len(arrays[0]) if arrays else 0
+    x = np.empty((n, len(arrays)), dtype=dtype)
+    if n == 0:
+        return x
+    for j, a in enumerate(arrays):
+        if isinstance(a, pa.ChunkedArray):
+            a = a.combine_chunks()
+        if a.type != target:
+            a = a.cast(target, safe=False)
+        if len(a) != n:
+            raise ValueError(f"feature array {j} has {len(a)} rows, expected {n}")
+        if a.null_count == n:
+            x[:, j] = np.nan
+            continue
+        validity, data = a.buffers()[:2]
+        x[:, j] = np.frombuffer(data, dtype=dtype, count=n, offset=a.offset * dtype.itemsize)
+        if a.null_count:
+            bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+            x[bits[a.offset:a.offset + n] == 0, j] = np.nan
+    if fill_value is not None:
+        _fill_nan(x, fill_value)  # nulls and NaN values alike
     return x
 
 
@@ -133,15 +195,164 @@ def make_map_function(
             n = batch.num_rows
             if n == 0:
                 continue
-            feats = [batch.column(n_keys + j).to_numpy(zero_copy_only=False) for j in range(len(features))]
-            dtype = np.float32 if all(f.dtype == np.float32 for f in feats) else np.float64
-            pred = model.predict(to_matrix(feats, n, dtype, fill_value))
+            feats = [batch.column(n_keys + j) for j in range(len(features))]
+            pred = model.predict(arrow_to_matrix(feats, arrow_dtype(feats), fill_value))
             arrays = [batch.column(i) for i in range(n_keys)]
             for values, mask in plan.columns(pred).values():
                 arrays.append(_arrow_column(pa, values, mask))
             yield pa.RecordBatch.from_arrays(arrays, names=out_names)
 
     return score_batches
+
+
+def files_unsupported_reason(types: dict[str, str], keys: list[str], features: list[str]) -> str | None:
+    """Why :func:`score_files` cannot replace the Spark read for these columns (``None``: it can).
+
+    Reading the files in the Python workers gives the same values as ``reader.cast_features`` only when
+    every feature is numeric or boolean (no ``try_cast`` of strings) and keys are plain columns of the files
+    (not partition columns, which live in the folder names).
+
+    :param types: ``dict(df.dtypes)`` of the input DataFrame read by Spark
+    :param keys: key columns
+    :param features: feature columns
+    """
+    from airflow_provider_spark_predict.job.reader import NUMERIC_TYPES
+
+    bad = [f for f in features if types.get(f) not in NUMERIC_TYPES]
+    if bad:
+        return f"feature column(s) {bad[:5]} are not numeric/boolean"
+    odd_keys = [k for k in keys if types.get(k) is None or types[k].startswith(("struct", "map", "array"))]
+    if odd_keys:
+        return f"key column(s) {odd_keys} are missing or nested"
+    return None
+
+
+def make_files_function(
+    files: list[str],
+    model_name: str,
+    flavor: str,
+    keys: list[str],
+    key_types: list[Any],
+    features: list[str],
+    feature_dtype: str,
+    fill_value: float | None,
+    plan: OutputPlan,
+    load_counter: Any,
+    batch_rows: int,
+) -> Any:
+    """Return the mapInArrow function of :func:`score_files`: file indexes in, keys+outputs out."""
+    out_names = list(keys) + [f.name for f in plan.spark_fields()]
+    dtype = np.float32 if feature_dtype == "float" else np.float64
+
+    def score_file_indexes(batches: Any) -> Any:
+        import pyarrow as pa
+        from pyspark import SparkFiles
+
+        from airflow_provider_spark_predict.models import cache
+
+        before = cache.load_count()
+        model = cache.get_model(SparkFiles.get(model_name), flavor)
+        if cache.load_count() > before:
+            load_counter.add(1)
+        for ids in batches:
+            for i in ids.column(0).to_pylist():
+                for batch in read_file_batches(files[i], keys, features, batch_rows):
+                    n = batch.num_rows
+                    if n == 0:
+                        continue
+                    feats = [batch.column(len(keys) + j) for j in range(len(features))]
+                    pred = model.predict(arrow_to_matrix(feats, dtype, fill_value))
+                    arrays = [_as_type(batch.column(k), t) for k, t in enumerate(key_types)]
+                    for values, mask in plan.columns(pred).values():
+                        arrays.append(_arrow_column(pa, values, mask))
+                    yield pa.RecordBatch.from_arrays(arrays, names=out_names)
+
+    return score_file_indexes
+
+
+def _as_type(array: Any, arrow_type: Any) -> Any:
+    return array if array.type == arrow_type else array.cast(arrow_type)
+
+
+def read_file_batches(uri: str, keys: list[str], features: list[str], batch_rows: int) -> Any:
+    """Yield record batches of ``keys + features`` (in that order) of one parquet file, ``batch_rows`` at a
+    time, reading only those columns, single-threaded (the task owns one core).
+
+    Column names match case-insensitively, like Spark's parquet reader. A feature missing from the file
+    (schema evolution) is all null; a missing key is an error.
+
+    :param uri: file URI or local path (``file:``, ``hdfs:``, ``s3:``, ... as pyarrow's filesystems know it)
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyarrow import fs as pafs
+
+    if "://" in uri or uri.startswith("file:"):
+        if uri.startswith("file:") and not uri.startswith("file://"):
+            uri = "file://" + uri[len("file:"):]
+        filesystem, path = pafs.FileSystem.from_uri(uri)
+    else:
+        filesystem, path = pafs.LocalFileSystem(), uri
+    with filesystem.open_input_file(path) as fh:
+        pf = pq.ParquetFile(fh)
+        names = {n.lower(): n for n in pf.schema_arrow.names}
+        missing_keys = [k for k in keys if k.lower() not in names]
+        if missing_keys:
+            raise ValueError(f"input file {uri} has no key column(s) {missing_keys}")
+        wanted = keys + features
+        present = [names[c.lower()] for c in wanted if c.lower() in names]
+        read_cols = list(dict.fromkeys(present))
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=read_cols, use_threads=False):
+            n = batch.num_rows
+            index = {name.lower(): j for j, name in enumerate(batch.schema.names)}
+            arrays = [
+                batch.column(index[c.lower()]) if c.lower() in index else pa.nulls(n, pa.float64())
+                for c in wanted
+            ]
+            yield pa.RecordBatch.from_arrays(arrays, names=[f"c{j}" for j in range(len(wanted))])
+
+
+def score_files(
+    spark: Any,
+    files: list[str],
+    *,
+    key_fields: list[Any],
+    model_name: str,
+    flavor: str,
+    features: list[str],
+    feature_dtype: str,
+    fill_value: float | None,
+    plan: OutputPlan,
+    load_counter: Any,
+    batch_rows: int,
+) -> tuple[Any, dict[str, Any]]:
+    """Score parquet files read by the Python workers themselves; Spark only distributes the file list.
+
+    Same output as ``score(reader.cast_features(df, ...), strategy="map", ...)`` for the rows of ``files``
+    (check :func:`files_unsupported_reason` first): features cast to ``feature_dtype`` (``float``: every
+    feature is float32 in the input; ``double``: every feature cast to float64), nulls -> NaN ->
+    ``fill_value``. One task per file; a Python worker holds one batch of ``batch_rows`` rows at a time
+    (plus pyarrow's read buffers of the current row group's pages).
+
+    :param spark: the SparkSession
+    :param files: the input files (e.g. ``df.inputFiles()`` of the partition's DataFrame)
+    :param key_fields: Spark StructFields of the key columns (e.g. ``[df.schema[k] for k in keys]``)
+    :param feature_dtype: ``float`` or ``double``, as :func:`reader.feature_dtype` decided
+    :param batch_rows: rows per Arrow batch (:func:`batch_rows_for`)
+    """
+    from pyspark.sql import types as T
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    keys = [f.name for f in key_fields]
+    schema = T.StructType(list(key_fields) + plan.spark_fields())
+    facts: dict[str, Any] = {"strategy": "files", "files": len(files)}
+    if not files:
+        return spark.createDataFrame([], schema), facts
+    key_types = [to_arrow_type(f.dataType) for f in key_fields]
+    fn = make_files_function(list(files), model_name, flavor, keys, key_types, features, feature_dtype,
+                             fill_value, plan, load_counter, batch_rows)
+    ids = spark.range(0, len(files), 1, numPartitions=len(files))
+    return ids.mapInArrow(fn, schema), facts
 
 
 def _arrow_column(pa: Any, values: np.ndarray, mask: np.ndarray | None) -> Any:
