@@ -19,19 +19,27 @@ def main() -> None:
 
     src, model_dir, expected_dir = sys.argv[1:4]
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    spark = (SparkSession.builder.master("local[2]").appName("train-pipeline")
-             .config("spark.ui.enabled", "false").getOrCreate())
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("train-pipeline")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
     spark.sparkContext.setLogLevel("ERROR")
     cols = [f"f{i:03d}" for i in range(10)]
     df = spark.read.parquet(src)
-    df = df.withColumn("label", (F.col("f000") + F.col("f001") > 0).cast("double"))
+    df = df.withColumn(
+        "label",
+        (F.coalesce(F.col("f000"), F.lit(0.0)) + F.coalesce(F.col("f001"), F.lit(0.0)) > 0).cast("double"),
+    )
     imputer = Imputer(inputCols=cols, outputCols=[f"{c}_imp" for c in cols])
     assembler = VectorAssembler(inputCols=[f"{c}_imp" for c in cols], outputCol="features")
     lr = LogisticRegression(maxIter=20, regParam=0.01)
     model = Pipeline(stages=[imputer, assembler, lr]).fit(df)
     model.write().overwrite().save(model_dir)
     out = model.transform(df).select(
-        "pin", F.col("prediction").cast("int").alias("prediction"),
+        "pin",
+        F.col("prediction").cast("int").alias("prediction"),
         F.array_max(vector_to_array("probability")).alias("score"),
     )
     out.write.mode("overwrite").parquet(expected_dir)
