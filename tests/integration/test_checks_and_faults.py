@@ -300,4 +300,5 @@ def test_two_runs_of_the_same_date_at_once(world):
     assert res["n"] == [[ROWS, ROWS]]
     loc = next(r[1] for r in res["loc"] if r[0] == "Location")
     assert loc.rstrip("/").endswith(final["run_id"])
-    assert res["other"] == [[ROWS]]
+    d2_marker = os.path.join(world["home"], "store", "reports", "demo.user_scores", f"dt={D2}", "_CHECKED.json")
+    assert res["other"] == [[ROWS if os.path.exists(d2_marker) else 0]], "the other date was touched"
