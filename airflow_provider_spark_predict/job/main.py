@@ -193,6 +193,7 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
             raise SparkPredictError(f"version folder {version} vanished before publishing (concurrent cleanup?)")
         before = writer.publish(spark, target, version, fs, log)
         report["published"] = True
+        report["published_location"] = version if spec.output.table else target.partition_location
         report["replaced_location"] = before
         report["status"] = "succeeded"
         writer.cleanup_versions(target, spec.output.keep_previous_versions, version, fs, log)
