@@ -77,6 +77,13 @@ class SparkPredictOperator(BaseOperator):
     :param deploy_mode: ``client`` or ``cluster``
     :param storage_options: fsspec options for the store
     :param submit_kwargs: extra SparkSubmitHook arguments (executor_memory, num_executors, yarn_queue, ...)
+    :param skip_if_checked: submit nothing when the store already has a published, checked report of this
+        output partition from a run with the same input, model content, output and columns; return that
+        report. On a retry (``try_number > 1``) this is always done, so a retry after a worker restart
+        does not score a finished partition again.
+    :param track_via_api: YARN/Kubernetes cluster mode: release spark-submit once the application is
+        accepted and follow it through the YARN ResourceManager REST API / Kubernetes API; a retry
+        re-attaches to a still running YARN application (see :class:`SparkPredictHook`)
     """
 
     template_fields: Sequence[str] = (
@@ -135,6 +142,8 @@ class SparkPredictOperator(BaseOperator):
         deploy_mode: str | None = None,
         storage_options: dict[str, Any] | None = None,
         submit_kwargs: dict[str, Any] | None = None,
+        skip_if_checked: bool = False,
+        track_via_api: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -172,7 +181,11 @@ class SparkPredictOperator(BaseOperator):
         self.deploy_mode = deploy_mode
         self.storage_options = storage_options
         self.submit_kwargs = submit_kwargs
+        self.skip_if_checked = skip_if_checked
+        self.track_via_api = track_via_api
         self._hook: SparkPredictHook | None = None
+        self._spec: ScoringSpec | None = None
+        self._report: dict[str, Any] | None = None
 
     def build_spec(self) -> ScoringSpec:
         """Build and validate the scoring spec from the (rendered) arguments."""
@@ -223,16 +236,25 @@ class SparkPredictOperator(BaseOperator):
             deploy_mode=self.deploy_mode,
             storage_options=self.storage_options,
             submit_kwargs=self.submit_kwargs,
+            track_via_api=self.track_via_api,
         )
 
     def execute(self, context: Any) -> dict[str, Any]:
         spec = self.build_spec()
         self.log.info("scoring %s with %s into %s", spec.input.describe(), spec.model.uri, spec.output.describe())
         self._hook = self.get_hook()
-        report = self._hook.run(spec)
+        ti = context.get("ti")
+        try_number = int(getattr(ti, "try_number", 1) or 1)
+        skip = self.skip_if_checked or try_number > 1
+        if skip and not self.skip_if_checked:
+            self.log.info("try %s: a partition already scored and checked by the same run is not scored again",
+                          try_number)
+        self._spec = spec
+        report = self._hook.run(spec, skip_if_checked=skip)
+        self._report = report
         self.log.info("\n%s", format_report(report))
-        if report.get("tracking_url"):
-            context["ti"].xcom_push(key=XCOM_TRACKING_URL, value=report["tracking_url"])
+        if report.get("tracking_url") and ti is not None:
+            ti.xcom_push(key=XCOM_TRACKING_URL, value=report["tracking_url"])
         for check in report.get("checks", []):
             if check["status"] == "warned":
                 self.log.warning("check %s", check["message"])
@@ -247,3 +269,14 @@ class SparkPredictOperator(BaseOperator):
     def on_kill(self) -> None:
         if self._hook is not None:
             self._hook.on_kill()
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: input partition, model file and environment archive in; output partition out.
+
+        Returns ``OperatorLineage`` when the OpenLineage provider is installed, else ``None``.
+        """
+        from airflow_provider_spark_predict.lineage import operator_lineage
+
+        if self._spec is None:
+            return None
+        return operator_lineage(self._spec, self._report or {}, log=self.log)

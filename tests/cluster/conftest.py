@@ -1,0 +1,108 @@
+"""Fixtures for the cluster tests: the standalone cluster, a Spark connection to it, small Hive tables on a
+per-test embedded metastore, and (once per session) a packed scoring venv that the driver's venv lacks
+packages of.
+
+Everything is real: a Spark standalone master + 2 workers (1 core each) on 127.0.0.1, spark-submit through
+Airflow's SparkSubmitHook in client deploy mode, an embedded Derby metastore and a ``file://`` warehouse
+that the executors on the workers read and write (one machine), ``file://`` stores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import spark_sql
+from tests.spark_cluster import standalone_cluster  # noqa: F401  (session fixture)
+from tests.staging.helpers import BASE_PYTHON, TINY_PACKAGE
+
+HERE = Path(__file__).resolve().parent
+CONN_ID = "spark_standalone_test"
+#: Packages of the packed scoring venv, at the driver venv's versions (pickles cross between them).
+SCORING_PACKAGES = ["numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "joblib", "threadpoolctl"]
+
+
+@pytest.fixture
+def cluster_conn(standalone_cluster, monkeypatch) -> str:  # noqa: F811
+    """``AIRFLOW_CONN_SPARK_STANDALONE_TEST`` -> the standalone master; returns the conn id."""
+    _, port = standalone_cluster.master_url.rsplit(":", 1)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}",
+                       json.dumps({"conn_type": "spark", "host": "spark://127.0.0.1", "port": int(port)}))
+    return CONN_ID
+
+
+def cluster_conf(home: str, **extra: str) -> dict[str, str]:
+    """Spark conf for a client-mode job on the test cluster with the embedded metastore of ``home``."""
+    from airflow_provider_spark_predict import embedded
+
+    conf = {
+        **embedded.hive_conf(home),
+        "spark.executor.memory": "512m",
+        "spark.executor.cores": "1",
+        "spark.cores.max": "2",
+        "spark.sql.shuffle.partitions": "4",
+    }
+    conf.update(extra)
+    return conf
+
+
+def make_table(home: str, table: str, date: str, rows: int, n_features: int = 4, partitions: int = 4) -> None:
+    """Create a Hive table ``pin string, f0..f{n-1} double`` PARTITIONED BY dt with one partition of ``rows``
+    deterministic rows, in ``partitions`` files (subprocess on the embedded metastore of ``home``)."""
+    db = table.split(".")[0]
+    cols = ", ".join(f"f{i} DOUBLE" for i in range(n_features))
+    exprs = ", ".join(f"CAST((id * {i + 3}) % 101 AS DOUBLE) / 10.0 AS f{i}" for i in range(n_features))
+    spark_sql(home, {
+        "db": f"CREATE DATABASE IF NOT EXISTS {db}",
+        "t": f"CREATE TABLE IF NOT EXISTS {table} (pin STRING, {cols}) PARTITIONED BY (dt STRING) STORED AS PARQUET",
+        "i": f"INSERT OVERWRITE TABLE {table} PARTITION (dt='{date}') "
+             f"SELECT /*+ REPARTITION({partitions}) */ concat('u', lpad(CAST(id AS STRING), 7, '0')) AS pin, "
+             f"{exprs} FROM range({rows})",
+    })
+
+
+class FakeTI:
+    """The part of a task instance the operator uses: ``try_number`` and ``xcom_push``."""
+
+    def __init__(self, try_number: int = 1) -> None:
+        self.try_number = try_number
+        self.xcoms: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.xcoms[key] = value
+
+
+@pytest.fixture(scope="session")
+def shared_store(tmp_path_factory) -> str:
+    """A ``file://`` store for the whole session (the scoring venv is packed into it once)."""
+    return f"file://{tmp_path_factory.mktemp('shared-store')}"
+
+
+@pytest.fixture(scope="session")
+def scoring_venv(tmp_path_factory) -> Path:
+    """A venv with numpy, pandas, pyarrow, scikit-learn (driver-venv versions), ``pyjokes`` and the test-only
+    ``spx_probe`` package. No pyspark: Spark puts its own pyspark.zip/py4j on the workers' PYTHONPATH."""
+    base = tmp_path_factory.mktemp("scoring-venv")
+    prefix = base / "env"
+    probe_src = base / "probe_pkg"  # a copy: pip builds in-tree and would leave build/ in the repo
+    shutil.copytree(HERE / "probe_pkg", probe_src, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([BASE_PYTHON, "-m", "venv", "--without-pip", str(prefix)], check=True, timeout=300)
+    pins = [f"{p}=={version(p)}" for p in SCORING_PACKAGES]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(prefix / "bin" / "python"), "install", "-q",
+         *pins, TINY_PACKAGE, str(probe_src)],
+        capture_output=True, text=True, timeout=900,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"building the scoring venv failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    check = subprocess.run([str(prefix / "bin" / "python"), "-c", "import pyspark"], capture_output=True,
+                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert check.returncode != 0, "the scoring venv must not contain pyspark (the test proves it is not needed)"
+    return prefix
