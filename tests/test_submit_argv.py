@@ -25,8 +25,8 @@ from airflow_provider_spark_predict.hooks.predict import (
     JOB_MAIN,
     SUBMITTED_RECORD,
     SparkPredictHook,
-    report_folder,
 )
+from airflow_provider_spark_predict.report import report_folder
 from airflow_provider_spark_predict.spec import InputSpec, ModelSpec, ScoringSpec, TargetSpec
 
 ENV_ARCHIVE = "hdfs://nn:8020/envs/score-venv-0123456789abcdef.tar.gz"
@@ -34,8 +34,11 @@ ENV_ARCHIVE = "hdfs://nn:8020/envs/score-venv-0123456789abcdef.tar.gz"
 
 @pytest.fixture
 def model_file(tmp_path) -> str:
+    import joblib
+    from sklearn.dummy import DummyClassifier
+
     path = tmp_path / "model.joblib"
-    path.write_bytes(b"not really a model: staging only hashes it")
+    joblib.dump(DummyClassifier().fit([[0.0], [1.0]], [0, 1]), path)  # a real model: preflight loads it
     return str(path)
 
 
@@ -45,6 +48,7 @@ def make_spec(model: str) -> ScoringSpec:
         model=ModelSpec(uri=model, flavor="sklearn"),
         output=TargetSpec(table="db.scores", partition={"dt": "2026-01-01"}),
         keys=["pin"],
+        features=["x"],
     ).validate()
 
 
@@ -216,7 +220,7 @@ def test_yarn_retry_reattaches_to_the_running_application(tmp_path, model_file, 
     with pytest.raises(JobError, match="wrote no report"):
         first.run(spec1)
     assert len(submits) == 1
-    folder = report_folder(store, spec1)
+    folder = report_folder(store, spec1.output)
     record = json.loads(first.read_text(f"{folder}/{SUBMITTED_RECORD}"))
     assert record["application_id"] == "application_1_0007" and record["run_id"] == spec1.run_id
 

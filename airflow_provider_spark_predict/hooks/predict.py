@@ -20,8 +20,9 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_spark_predict import embedded, exceptions
+from airflow_provider_spark_predict import embedded, exceptions, preflight
 from airflow_provider_spark_predict.exceptions import JobError, SparkPredictError
+from airflow_provider_spark_predict.report import CHECKED_MARKER, report_folder
 from airflow_provider_spark_predict.spec import ScoringSpec
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,18 +34,6 @@ FLAVOR_MODULES = {"sklearn": "sklearn", "xgboost": "xgboost", "lightgbm": "light
 def new_run_id() -> str:
     """A sortable, unique run id: UTC timestamp + random suffix."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:8]
-
-
-def _slug(text: str) -> str:
-    keep = "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
-    return keep[:80] + "-" + hashlib.sha256(text.encode()).hexdigest()[:8] if keep != text else keep
-
-
-def report_folder(store_uri: str, spec: ScoringSpec) -> str:
-    """``<store>/reports/<output table or path slug>/<partition path>``: the sensor looks here too."""
-    target = spec.output.table or _slug(spec.output.path or "")
-    part = "/".join(f"{k}={v}" for k, v in spec.output.partition.items())
-    return f"{store_uri.rstrip('/')}/reports/{target}/{part}"
 
 
 def package_zip() -> tuple[str, bytes]:
@@ -69,7 +58,6 @@ def _local_path(uri: str) -> str:
 
 
 #: Marker the job writes next to the run reports when a run published a checked partition.
-CHECKED_MARKER = "_CHECKED.json"
 #: Record the hook writes after a cluster-mode submission that it tracks through the cluster's API.
 SUBMITTED_RECORD = "_SUBMITTED.json"
 #: Spec fields that decide what rows a run writes: a published run with the same values is a re-run.
@@ -243,7 +231,7 @@ class SparkPredictHook(BaseHook):
 
         :param spec: the run, with ``model.uri`` already the staged (content-hashed) URI
         """
-        uri = f"{report_folder(self.store_uri, spec)}/{CHECKED_MARKER}"
+        uri = f"{report_folder(self.store_uri, spec.output)}/{CHECKED_MARKER}"
         text = self.read_text(uri)
         if text is None:
             self.log.info("no checked report at %s: scoring", uri)
@@ -337,7 +325,7 @@ class SparkPredictHook(BaseHook):
         staged = staged or self.stage(spec)
         self.staged = staged
         spec.model.uri = staged["model"].uri
-        folder = report_folder(self.store_uri, spec)
+        folder = report_folder(self.store_uri, spec.output)
         spec.report_uri = f"{folder}/{spec.run_id}.json"
         spec_uri = f"{self.store_uri}/runs/{spec.run_id}/spec.json"
         self.write_text(spec_uri, spec.to_json())
@@ -357,7 +345,7 @@ class SparkPredictHook(BaseHook):
         return self._submit_hook
 
     def _submitted_uri(self, spec: ScoringSpec) -> str:
-        return f"{report_folder(self.store_uri, spec)}/{SUBMITTED_RECORD}"
+        return f"{report_folder(self.store_uri, spec.output)}/{SUBMITTED_RECORD}"
 
     def _record_submission(self, spec: ScoringSpec, app_id: str) -> None:
         record = {"run_id": spec.run_id, "application_id": app_id, "report_uri": spec.report_uri,
@@ -426,6 +414,7 @@ class SparkPredictHook(BaseHook):
         """
         spec.validate()
         _, master, deploy_mode = self.resolve_master()
+        preflight.check_model(spec, self._logger)
         model = self.stage_model(spec)
         spec.model.uri = model.uri
         if skip_if_checked:

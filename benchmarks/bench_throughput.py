@@ -1,0 +1,388 @@
+"""Benchmark (issue 6): scoring throughput vs the model's own predict speed, side by side in one run.
+
+Workload (``benchmarks/workload.py``): parquet folder of ``pin`` + 100 float32 features with ~6 % nulls,
+XGBoost 17 classes x 100 rounds, depth 6. Variants, interleaved (the order rotates every repetition):
+
+* ``model``: the model's own ``inplace_predict`` on the in-memory float32 numpy matrix, 1 thread
+  (the reference for speed and for the predictions);
+* ``origin_N``: the origin's approach: ``groupBy(ceil(rand()*N))`` + ``applyInPandas`` whose function loads
+  the model from the shipped file on every call (every group) and predicts with ``inplace_predict``;
+* ``map`` / ``grouped``: this project's ``scoring.score(...)`` on ``spark.read.parquet`` +
+  ``reader.cast_features`` (what ``job/main.py`` does for ``input.path``), written with
+  ``df.write.parquet`` like ``writer.write_version``;
+* ``files``: ``scoring.score_files(...)`` on ``df.inputFiles()`` (Python workers read the parquet files).
+
+Every Spark variant includes read + score + write (and ``df.count()`` for ours, as the job does); the
+session start is excluded. Each run ships the model under a fresh file name, so every run pays its
+model loads like a new job. CPU seconds = driver process tree (driver Python, JVM, Python daemon and
+workers, reaped children included) via psutil; peak RSS = largest single Python worker, sampled every
+250 ms. Every variant's output is compared row by row with ``model``: predicted class identical, score
+(probability of that class) allclose; ``--verify-probs`` also compares all 17 probabilities of ``map``,
+``files`` and ``grouped`` in an untimed extra run.
+
+    SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python benchmarks/bench_throughput.py [--rows 2000000] [--reps 2]
+    SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python benchmarks/bench_throughput.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+for p in (ROOT, ROOT / "benchmarks"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+import workload  # noqa: E402
+
+from airflow_provider_spark_predict.job import reader, scoring  # noqa: E402
+from airflow_provider_spark_predict.spec import OutputsSpec  # noqa: E402
+
+CORES = 2
+KEYS = ["pin"]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+class TreeMonitor:
+    """CPU seconds of the process tree and peak RSS of Python workers, sampled in a thread."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.psutil = psutil
+        self.me = psutil.Process()
+        self._stop = threading.Event()
+        self.peak_worker_rss = 0
+        self.peak_workers_total_rss = 0
+        self._seen: dict[int, float] = {}
+
+    def _procs(self) -> list[Any]:
+        try:
+            return [self.me] + self.me.children(recursive=True)
+        except self.psutil.Error:
+            return [self.me]
+
+    def cpu_split(self) -> dict[str, float]:
+        """CPU seconds so far: ``driver`` (this Python process), ``jvm``, ``python_workers`` (daemon and
+        workers; workers that exited are in the daemon's reaped-children times)."""
+        out = {"driver": 0.0, "jvm": 0.0, "python_workers": 0.0}
+        for p in self._procs():
+            try:
+                t = p.cpu_times()
+                name = p.name().lower()
+            except self.psutil.Error:
+                continue
+            kind = "driver" if p.pid == self.me.pid else "jvm" if "java" in name else "python_workers"
+            out[kind] += t.user + t.system
+            if kind != "driver":  # the driver's reaped children are the JVM launcher scripts
+                out["python_workers"] += t.children_user + t.children_system
+        return out
+
+    def cpu_total(self) -> float:
+        return sum(self.cpu_split().values())
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.25):
+            total = 0
+            for p in self._procs():
+                if p.pid == self.me.pid:
+                    continue
+                try:
+                    if "python" not in p.name().lower():
+                        continue
+                    rss = p.memory_info().rss
+                except self.psutil.Error:
+                    continue
+                total += rss
+                self.peak_worker_rss = max(self.peak_worker_rss, rss)
+            self.peak_workers_total_rss = max(self.peak_workers_total_rss, total)
+
+    def __enter__(self) -> TreeMonitor:
+        self.split0 = self.cpu_split()
+        self.cpu0 = sum(self.split0.values())
+        self.t0 = time.monotonic()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.wall = time.monotonic() - self.t0
+        self._stop.set()
+        self._thread.join()
+        split = self.cpu_split()
+        self.cpu = sum(split.values()) - self.cpu0
+        self.cpu_by_kind = {k: round(v - self.split0[k], 1) for k, v in split.items()}
+
+
+def load_matrix(data: str) -> tuple[np.ndarray, np.ndarray]:
+    import pyarrow.parquet as pq
+
+    features = workload.feature_names()
+    xs, pins = [], []
+    for f in workload.data_files(data):
+        t = pq.read_table(f, columns=KEYS + features)
+        pins.append(np.array([int(p[1:]) for p in t.column("pin").to_pylist()], dtype=np.int64))
+        xs.append(scoring.arrow_to_matrix([t.column(c) for c in features], np.float32, None))
+    return np.concatenate(pins), np.ascontiguousarray(np.concatenate(xs))
+
+
+def run_model(x: np.ndarray, model_path: str) -> tuple[dict[str, Any], np.ndarray]:
+    import xgboost as xgb
+
+    booster = xgb.Booster()
+    booster.load_model(model_path)
+    booster.set_param({"nthread": 1})
+    booster.inplace_predict(x[:100], validate_features=False)  # warm-up (lazy init), not timed
+    c0, t0 = time.thread_time(), time.monotonic()
+    probs = booster.inplace_predict(x, validate_features=False)
+    wall, cpu = time.monotonic() - t0, time.thread_time() - c0
+    return {"wall_s": wall, "cpu_s": cpu, "cores": 1, "model_loads": 1, "peak_worker_rss_mb": None}, probs
+
+
+def origin_function(model_name: str, features: list[str], counter: Any) -> Any:
+    def predict_group(pdf: Any) -> Any:
+        import pandas as pd
+        import xgboost as xgb
+        from pyspark import SparkFiles
+
+        booster = xgb.Booster()  # the origin loads the model inside the function: once per group
+        booster.load_model(SparkFiles.get(model_name))
+        booster.set_param({"nthread": 1})
+        counter.add(1)
+        x = pdf[features].to_numpy(dtype=np.float32)
+        probs = booster.inplace_predict(x, validate_features=False)
+        idx = probs.argmax(axis=1)
+        return pd.DataFrame({"pin": pdf["pin"], "prediction": idx.astype(np.int32),
+                             "score": probs[np.arange(len(idx)), idx].astype(np.float64)})
+
+    return predict_group
+
+
+class Bench:
+    def __init__(self, spark: Any, paths: dict[str, str], rows: int, work: Path) -> None:
+        self.spark = spark
+        self.data = paths["data"]
+        self.model = paths["model"]
+        self.rows = rows
+        self.work = work
+        self.features = workload.feature_names()
+        self.n_model_copies = 0
+
+    def ship_model(self) -> str:
+        """Ship the model under a fresh name: per-worker caches start empty, like a new job."""
+        self.n_model_copies += 1
+        name = f"model_{os.getpid()}_{self.n_model_copies}.json"
+        local = self.work / "models" / name
+        local.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.model, local)
+        self.spark.sparkContext.addFile(str(local))
+        return name
+
+    def run_spark(self, variant: str, outputs: OutputsSpec | None = None) -> tuple[dict[str, Any], str]:
+        from pyspark.sql import functions as F
+        from pyspark.sql import types as T
+
+        spark = self.spark
+        out = str(self.work / "out" / variant)
+        shutil.rmtree(out, ignore_errors=True)
+        name = self.ship_model()
+        counter = spark.sparkContext.accumulator(0)
+        plan = scoring.OutputPlan(outputs or OutputsSpec(), list(range(workload.N_CLASSES)))
+        batch_rows = scoring.batch_rows_for(len(self.features), None)
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
+        facts: dict[str, Any] = {}
+        with TreeMonitor() as mon:
+            df = spark.read.parquet(self.data)
+            if variant.startswith("origin_"):
+                n = int(variant.split("_")[1])
+                schema = T.StructType([T.StructField("pin", T.StringType()),
+                                       T.StructField("prediction", T.IntegerType()),
+                                       T.StructField("score", T.DoubleType())])
+                scored = (df.groupBy(F.ceil(F.rand() * n).alias("g"))
+                          .applyInPandas(origin_function(name, self.features, counter), schema))
+            else:
+                rows_in = df.count()
+                dtype = reader.feature_dtype(df, self.features)
+                if variant == "files":
+                    types = dict(df.dtypes)
+                    assert scoring.files_unsupported_reason(types, KEYS, self.features) is None
+                    scored, facts = scoring.score_files(
+                        spark, df.inputFiles(), key_fields=[df.schema[k] for k in KEYS], model_name=name,
+                        flavor="xgboost", features=self.features, feature_dtype=dtype, fill_value=None,
+                        plan=plan, load_counter=counter, batch_rows=batch_rows)
+                else:
+                    feats = reader.cast_features(df, KEYS, self.features, dtype, "fill", None, "bench input")
+                    scored, facts = scoring.score(
+                        feats, strategy=variant, model_name=name, flavor="xgboost", keys=KEYS,
+                        features=self.features, fill_value=None, plan=plan, load_counter=counter,
+                        rows_in=rows_in)
+            scored.write.mode("overwrite").parquet(out)
+        res = {"wall_s": mon.wall, "cpu_s": mon.cpu, "cpu_s_by_process": mon.cpu_by_kind, "cores": CORES,
+               "model_loads": counter.value,
+               "peak_worker_rss_mb": round(mon.peak_worker_rss / 2**20, 1),
+               "peak_workers_total_rss_mb": round(mon.peak_workers_total_rss / 2**20, 1),
+               "facts": {k: v for k, v in facts.items() if k != "strategy"}}
+        return res, out
+
+
+def verify(out: str, pins: np.ndarray, probs: np.ndarray, with_probs: bool = False) -> dict[str, Any]:
+    import pyarrow.dataset as ds
+
+    t = ds.dataset(out, format="parquet").to_table()
+    order = np.array([int(p[1:]) for p in t.column("pin").to_pylist()], dtype=np.int64)
+    ref_row = np.empty(len(pins), dtype=np.int64)
+    ref_row[pins] = np.arange(len(pins))
+    if len(order) != len(pins) or len(np.unique(order)) != len(pins):
+        return {"ok": False, "why": f"{len(order)} rows out, {len(np.unique(order))} distinct, {len(pins)} in"}
+    rows = ref_row[order]
+    ref = probs[rows].astype(np.float64)
+    ref_idx = ref.argmax(axis=1)
+    pred = t.column("prediction").to_numpy()
+    score = t.column("score").to_numpy()
+    res = {"rows": len(order), "class_mismatches": int((pred != ref_idx).sum()),
+           "score_max_abs_diff": float(np.abs(score - ref[np.arange(len(rows)), ref_idx]).max())}
+    ok = res["class_mismatches"] == 0 and np.allclose(score, ref[np.arange(len(rows)), ref_idx], rtol=1e-6,
+                                                       atol=1e-7)
+    if with_probs:
+        got = np.array(t.column("probability").to_pylist(), dtype=np.float64)
+        res["probs_max_abs_diff"] = float(np.abs(got - ref).max())
+        ok = ok and bool(np.allclose(got, ref, rtol=1e-6, atol=1e-7))
+    res["ok"] = bool(ok)
+    return res
+
+
+def summarize(runs: list[dict[str, Any]], rows: int) -> dict[str, dict[str, Any]]:
+    by: dict[str, list[dict[str, Any]]] = {}
+    for r in runs:
+        by.setdefault(r["variant"], []).append(r)
+    ref = by["model"]
+    ref_rate = rows / float(np.median([r["wall_s"] for r in ref]))
+    ref_cpu_rate = rows / float(np.median([r["cpu_s"] for r in ref]))
+    out: dict[str, dict[str, Any]] = {}
+    for v, rs in by.items():
+        wall = float(np.median([r["wall_s"] for r in rs]))
+        cpu = float(np.median([r["cpu_s"] for r in rs]))
+        per_core = rows / wall / rs[0]["cores"]
+        out[v] = {
+            "runs": len(rs), "wall_s_median": round(wall, 2), "wall_s_all": [round(r["wall_s"], 2) for r in rs],
+            "rows_per_s_per_core": round(per_core), "ratio_to_model": round(per_core / ref_rate, 3),
+            "cpu_s_median": round(cpu, 1), "rows_per_cpu_s": round(rows / cpu),
+            "cpu_ratio_to_model": round(rows / cpu / ref_cpu_rate, 3),
+            "model_loads": [r["model_loads"] for r in rs],
+            "peak_worker_rss_mb": max((r["peak_worker_rss_mb"] or 0) for r in rs) or None,
+            "verified": all(r["verify"]["ok"] for r in rs),
+        }
+    return out
+
+
+def table(summary: dict[str, dict[str, Any]]) -> str:
+    lines = ["| variant | runs | wall s (median) | rows/s/core | vs model (wall) | CPU s | rows/CPU-s | "
+             "vs model (CPU) | model loads | peak worker RSS MB | predictions equal |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for v, s in summary.items():
+        lines.append(f"| {v} | {s['runs']} | {s['wall_s_median']} | {s['rows_per_s_per_core']} | "
+                     f"{s['ratio_to_model']:.0%} | {s['cpu_s_median']} | {s['rows_per_cpu_s']} | "
+                     f"{s['cpu_ratio_to_model']:.0%} | {s['model_loads']} | {s['peak_worker_rss_mb']} | "
+                     f"{'yes' if s['verified'] else 'NO'} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=2_000_000)
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 200k rows, 1 rep, origin_10 only")
+    ap.add_argument("--variants", default="model,origin_10,origin_1000,map,grouped,files")
+    ap.add_argument("--verify-probs", action="store_true", help="extra untimed runs comparing all probabilities")
+    ap.add_argument("--out", default=str(RESULTS / "throughput.json"))
+    args = ap.parse_args()
+    if args.quick:
+        args.rows, args.reps = 200_000, 1
+        args.variants = "model,origin_10,map,grouped,files"
+        args.verify_probs = True
+    variants = args.variants.split(",")
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ["PYSPARK_PYTHON"] = os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    paths = workload.ensure(args.rows)
+    work = Path(workload.BASE) / "work"
+    shutil.rmtree(work, ignore_errors=True)
+
+    from pyspark.sql import SparkSession
+
+    t0 = time.monotonic()
+    spark = (SparkSession.builder.master(f"local[{CORES}]").appName("bench-throughput")
+             .config("spark.ui.enabled", "false").config("spark.driver.memory", "4g")
+             .config("spark.sql.shuffle.partitions", str(CORES * 4))
+             .config("spark.sql.warehouse.dir", str(work / "warehouse")).getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    session_s = time.monotonic() - t0
+    pins, x = load_matrix(paths["data"])
+    print(f"session {session_s:.1f}s (excluded); {len(pins)} rows x {x.shape[1]} features in memory", flush=True)
+    bench = Bench(spark, paths, args.rows, work)
+    spark.range(10).mapInArrow(lambda it: it, "id long").count()  # start the Python daemon (excluded)
+
+    runs: list[dict[str, Any]] = []
+    probs = None
+    for rep in range(args.reps):
+        order = variants[rep % len(variants):] + variants[:rep % len(variants)]
+        if probs is None:  # the reference predictions are needed to verify the others
+            order.remove("model")
+            order.insert(0, "model")
+        for v in order:
+            if v == "model":
+                res, p = run_model(x, paths["model"])
+                probs = p if probs is None else probs
+                res["verify"] = {"ok": bool(np.array_equal(p, probs))}
+            else:
+                res, out = bench.run_spark(v)
+                res["verify"] = verify(out, pins, probs)
+                shutil.rmtree(out, ignore_errors=True)
+            res.update(variant=v, rep=rep, loadavg_1m_after=round(os.getloadavg()[0], 2))
+            runs.append(res)
+            print(f"rep {rep} {v}: wall {res['wall_s']:.1f}s cpu {res['cpu_s']:.1f}s "
+                  f"{res.get('cpu_s_by_process', '')} load {os.getloadavg()[0]:.1f} "
+                  f"loads {res['model_loads']} rss {res['peak_worker_rss_mb']} verify {res['verify']}", flush=True)
+
+    prob_checks = {}
+    if args.verify_probs:
+        outputs = OutputsSpec(probability_column="probability")
+        for v in ("map", "files", "grouped"):
+            _, out = bench.run_spark(v, outputs)
+            prob_checks[v] = verify(out, pins, probs, with_probs=True)
+            shutil.rmtree(out, ignore_errors=True)
+            print(f"probabilities {v}: {prob_checks[v]}", flush=True)
+
+    summary = summarize(runs, args.rows)
+    md = table(summary)
+    print(md)
+    load = os.getloadavg()
+    result = {
+        "command": " ".join(["benchmarks/bench_throughput.py"] + sys.argv[1:]),
+        "rows": args.rows, "features": workload.N_FEATURES, "model": "xgboost 17 classes x 100 rounds depth 6",
+        "master": f"local[{CORES}]", "session_start_s_excluded": round(session_s, 1),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "loadavg_at_end": [round(v, 2) for v in load],
+                    "note": "shared machine: other people's tests ran at the same time; compare ratios "
+                            "within this run only"},
+        "summary": summary, "probability_checks": prob_checks, "runs": runs, "markdown": md,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1, default=str))
+    print(f"wrote {args.out}")
+    spark.stop()
+    return 0 if all(s["verified"] for s in summary.values()) and all(c["ok"] for c in prob_checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""Unit tests for the executor-side helpers of ``job/scoring.py`` (no JVM needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from airflow_provider_spark_predict.job import scoring
+from airflow_provider_spark_predict.models.base import Prediction
+from airflow_provider_spark_predict.spec import OutputsSpec
+
+
+def test_batch_rows_from_row_width_and_bounds():
+    assert scoring.batch_rows_for(100, None) == 32 * 2**20 // 800  # 32 MiB of float64 features
+    assert scoring.batch_rows_for(100, 123) == 123
+    assert scoring.batch_rows_for(1, None) == 100_000
+    assert scoring.batch_rows_for(100_000, None) == 1_000
+
+
+def test_group_count():
+    assert scoring.group_count(2_000_000, None, 200_000) == 10
+    assert scoring.group_count(1, None, 200_000) == 1
+    assert scoring.group_count(0, None, 200_000) == 1
+    assert scoring.group_count(2_000_000, 7, 200_000) == 7
+
+
+def test_to_matrix_fills_nan_but_keeps_infinity():
+    cols = [np.array([1.0, np.nan, np.inf], dtype=np.float32), np.array([np.nan, 2.0, -np.inf], dtype=np.float32)]
+    x = scoring.to_matrix(cols, 3, np.float32, -1.0)
+    assert x.flags.c_contiguous and x.dtype == np.float32
+    np.testing.assert_array_equal(x, [[1.0, -1.0], [-1.0, 2.0], [np.inf, -np.inf]])
+    y = scoring.to_matrix(cols, 3, np.float64, None)
+    assert np.isnan(y[1, 0]) and np.isnan(y[0, 1])
+
+
+def test_arrow_to_matrix_nulls_offsets_and_casts():
+    f32 = pa.array([1.5, None, 3.0, None, 5.0], type=pa.float32())
+    ints = pa.array([1, 2, None, 4, 5], type=pa.int64())
+    bools = pa.array([True, False, None, True, False])
+    all_null = pa.nulls(5, pa.float32())
+    chunked = pa.chunked_array([pa.array([1.0, 2.0], pa.float64()), pa.array([3.0, None, 5.0], pa.float64())])
+    x = scoring.arrow_to_matrix([f32, ints, bools, all_null, chunked], np.float64, None)
+    assert x.shape == (5, 5) and x.flags.c_contiguous and x.dtype == np.float64
+    np.testing.assert_array_equal(x[:, 0], [1.5, np.nan, 3.0, np.nan, 5.0])
+    np.testing.assert_array_equal(x[:, 1], [1, 2, np.nan, 4, 5])
+    np.testing.assert_array_equal(x[:, 2], [1, 0, np.nan, 1, 0])
+    assert np.isnan(x[:, 3]).all()
+    np.testing.assert_array_equal(x[:, 4], [1, 2, 3, np.nan, 5])
+    # a sliced array (non-zero offset in both the validity bitmap and the values)
+    sl = scoring.arrow_to_matrix([f32.slice(1, 3), ints.slice(1, 3)], np.float32, 0.0)
+    np.testing.assert_array_equal(sl, [[0.0, 2.0], [3.0, 0.0], [0.0, 4.0]])
+    assert sl.dtype == np.float32
+
+
+def test_arrow_to_matrix_equals_column_stacking_on_random_batch():
+    rng = np.random.default_rng(0)
+    cols = []
+    for _ in range(7):
+        v = rng.standard_normal(1000).astype(np.float32)
+        cols.append(pa.array(v, mask=rng.random(1000) < 0.1))
+    batch = pa.RecordBatch.from_arrays(cols, names=[f"c{i}" for i in range(7)]).slice(13, 900)
+    arrays = [batch.column(i) for i in range(7)]
+    old = scoring.to_matrix([a.to_numpy(zero_copy_only=False) for a in arrays], 900, np.float32, 9.0)
+    new = scoring.arrow_to_matrix(arrays, scoring.arrow_dtype(arrays), 9.0)
+    np.testing.assert_array_equal(old, new)
+    assert scoring.arrow_dtype(arrays) == np.float32
+    assert scoring.arrow_dtype(arrays + [pa.array([1.0] * 900)]) == np.float64
+    assert scoring.arrow_to_matrix([], np.float32, None).shape == (0, 0)
+
+
+def test_output_columns_nan_probabilities_give_null_prediction():
+    plan = scoring.OutputPlan(OutputsSpec(probability_column="p", label_column="label",
+                                          label_mapping={"0": "no", "1": "yes", "2": "maybe"}), [0, 1, 2])
+    probs = np.array([[0.1, 0.7, 0.2], [np.nan, np.nan, np.nan], [0.5, 0.2, 0.3]])
+    cols = plan.columns(Prediction(probabilities=probs))
+    assert list(cols) == ["prediction", "score", "p", "label"]
+    pred, mask = cols["prediction"]
+    assert pred.dtype == np.int32 and list(mask) == [False, True, False]
+    assert pred[0] == 1 and pred[2] == 0
+    score, _ = cols["score"]
+    assert score[0] == 0.7 and np.isnan(score[1]) and score[2] == 0.5
+    labels, lmask = cols["label"]
+    assert labels[0] == "yes" and labels[2] == "no" and list(lmask) == [False, True, False]
+    # arrow conversion: masked -> null, 2-d -> list<double>
+    arr = scoring._arrow_column(pa, pred, mask)
+    assert arr.to_pylist() == [1, None, 0] and arr.type == pa.int32()
+    lst = scoring._arrow_column(pa, probs, None)
+    assert lst.type == pa.list_(pa.float64()) and lst[0].as_py() == [0.1, 0.7, 0.2]
+    assert scoring._arrow_column(pa, labels, lmask).to_pylist() == ["yes", None, "no"]
+
+
+def test_output_columns_string_classes_and_regression():
+    plan = scoring.OutputPlan(OutputsSpec(), ["a", "b"])
+    assert plan.prediction_type == "string"
+    cols = plan.columns(Prediction(probabilities=np.array([[0.2, 0.8], [0.9, 0.1]])))
+    assert list(cols["prediction"][0]) == ["b", "a"] and cols["prediction"][1] is None
+    reg = scoring.OutputPlan(OutputsSpec(), None)
+    assert reg.prediction_type == "double"
+    cols = reg.columns(Prediction(values=np.array([1.5, 2.5])))
+    assert list(cols["prediction"][0]) == [1.5, 2.5] and list(cols["score"][0]) == [1.5, 2.5]
+    with pytest.raises(ValueError, match="2 classes"):
+        plan.columns(Prediction(probabilities=np.zeros((1, 3))))
+
+
+def test_files_unsupported_reason():
+    types = {"pin": "string", "a": "float", "b": "bigint", "c": "boolean", "s": "string", "m": "map<string,int>"}
+    assert scoring.files_unsupported_reason(types, ["pin"], ["a", "b", "c"]) is None
+    assert "not numeric" in scoring.files_unsupported_reason(types, ["pin"], ["a", "s"])
+    assert "key column" in scoring.files_unsupported_reason(types, ["m"], ["a"])
+    assert "key column" in scoring.files_unsupported_reason(types, ["dt_missing"], ["a"])
+
+
+def _write(tmp_path, name="part-0.parquet", n=10):
+    table = pa.table({
+        "PIN": pa.array([f"p{i}" for i in range(n)]),
+        "a": pa.array([float(i) if i % 3 else None for i in range(n)], pa.float32()),
+        "b": pa.array(list(range(n)), pa.int32()),
+        "unused": pa.array([0.0] * n),
+    })
+    path = tmp_path / name
+    pq.write_table(table, path, row_group_size=4)
+    return path
+
+
+def test_read_file_batches_columns_case_missing_and_batch_size(tmp_path):
+    path = _write(tmp_path)
+    batches = list(scoring.read_file_batches(f"file:{path}", ["pin"], ["a", "b", "gone"], 3))
+    assert sum(b.num_rows for b in batches) == 10 and all(b.num_rows <= 3 for b in batches)
+    t = pa.Table.from_batches(batches)
+    assert t.num_columns == 4  # keys + features, in that order; "unused" is not read
+    assert t.column(0).to_pylist() == [f"p{i}" for i in range(10)]
+    assert t.column(3).null_count == 10  # a feature missing from the file is null
+    x = scoring.arrow_to_matrix([t.column(j) for j in (1, 2, 3)], np.float64, None)
+    assert np.isnan(x[0, 0]) and x[1, 0] == 1.0 and x[9, 1] == 9.0
+    assert len(list(scoring.read_file_batches(str(path), ["pin"], ["a"], 100))) >= 1  # plain local path
+    with pytest.raises(ValueError, match="no key column"):
+        list(scoring.read_file_batches(str(path), ["id"], ["a"], 3))
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.value = 0
+
+    def add(self, n: int) -> None:
+        self.value += n
+
+
+def test_files_function_matches_model_predict(tmp_path, monkeypatch):
+    xgb = pytest.importorskip("xgboost")
+    from pyspark import SparkFiles
+
+    from airflow_provider_spark_predict.models.xgboost import XGBoostAdapter
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((200, 2)).astype(np.float32)
+    booster = xgb.train({"objective": "multi:softprob", "num_class": 3, "max_depth": 3, "nthread": 1},
+                        xgb.DMatrix(x, label=rng.integers(0, 3, 200)), num_boost_round=5)
+    (tmp_path / "files").mkdir()
+    booster.save_model(str(tmp_path / "files" / "m.json"))
+    monkeypatch.setattr(SparkFiles, "_is_running_on_worker", True)
+    monkeypatch.setattr(SparkFiles, "_root_directory", str(tmp_path / "files"))
+    paths = [_write(tmp_path, f"part-{i}.parquet", n) for i, n in enumerate((10, 7))]
+    plan = scoring.OutputPlan(OutputsSpec(probability_column="p"), [0, 1, 2])
+    counter = _Counter()
+    fn = scoring.make_files_function([f"file://{p}" for p in paths], "m.json", "xgboost", ["pin"], [pa.string()],
+                                     ["a", "b"], "double", -5.0, plan, counter, 4)
+    out = pa.Table.from_batches(list(fn(iter([pa.record_batch([pa.array([1, 0], pa.int64())], names=["id"])]))))
+    assert out.column_names == ["pin", "prediction", "score", "p"]
+    assert out.num_rows == 17 and out.column("pin").to_pylist()[:7] == [f"p{i}" for i in range(7)]
+    model = XGBoostAdapter.load(str(tmp_path / "files" / "m.json"))
+    rows = [(float(i) if i % 3 else -5.0, float(i)) for i in range(7)] + [
+        (float(i) if i % 3 else -5.0, float(i)) for i in range(10)]
+    ref = model.predict(np.array(rows, dtype=np.float64)).probabilities
+    np.testing.assert_allclose(np.array(out.column("p").to_pylist()), ref, rtol=1e-6)
+    assert out.column("prediction").to_pylist() == list(ref.argmax(axis=1))
+    assert counter.value in (0, 1)
+
+
+def test_xgboost_adapter_reads_config_once_and_keeps_binary_float32(tmp_path):
+    xgb = pytest.importorskip("xgboost")
+    from airflow_provider_spark_predict.models.xgboost import XGBoostAdapter
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((100, 3)).astype(np.float32)
+    booster = xgb.train({"objective": "binary:logistic", "nthread": 1},
+                        xgb.DMatrix(x, label=(x[:, 0] > 0).astype(int)), num_boost_round=3)
+    booster.save_model(str(tmp_path / "b.json"))
+    model = XGBoostAdapter.load(str(tmp_path / "b.json"))
+    assert model.classes == [0, 1]
+    calls = []
+    real = model.model.save_config
+    model.model.save_config = lambda: calls.append(1) or real()
+    p = model.predict(x[:, :].copy()).probabilities
+    model.predict(np.asfortranarray(x))  # non C-ordered input is copied, not rejected
+    assert calls == []  # classes came from the cached config
+    raw = booster.inplace_predict(x)
+    np.testing.assert_array_equal(p[:, 1], raw.astype(np.float64))
+    np.testing.assert_array_equal(p[:, 0], (1.0 - raw).astype(np.float64))
