@@ -447,6 +447,26 @@ class SparkPredictHook(BaseHook):
             submit_error = err
         return self._read_report(spec, submit_error, staged)
 
+    def run_local(self, spec: ScoringSpec) -> dict[str, Any]:
+        """Score ``spec`` in this process without Spark (``engine="local"``); same report and checks.
+
+        :param spec: the run; needs ``input.path`` and ``output.path``
+        """
+        import fsspec
+
+        from airflow_provider_spark_predict.inprocess import score_in_process
+
+        spec.validate()
+        spec.run_id = spec.run_id or new_run_id()
+        original = spec.model.uri
+        preflight.check_model(spec, self._logger)
+        model = self.stage_model(spec)
+        spec.model.uri = model.uri
+        model_path = _local_path(model.uri) if model.uri.startswith("file://") else _local_path(original)
+        fs, _ = fsspec.core.url_to_fs(spec.input.path or "", **self.storage_options)
+        self.log.info("scoring %s in this process (engine=local), no Spark", spec.input.describe())
+        return score_in_process(spec, model_path, self.store_uri, fs, self._logger)
+
     def _read_report(self, spec: ScoringSpec, submit_error: Exception | None, staged: dict[str, Any]) -> dict[str, Any]:
         text = self.read_text(spec.report_uri)
         if text is None:

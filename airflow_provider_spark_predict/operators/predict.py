@@ -77,6 +77,8 @@ class SparkPredictOperator(BaseOperator):
     :param deploy_mode: ``client`` or ``cluster``
     :param storage_options: fsspec options for the store
     :param submit_kwargs: extra SparkSubmitHook arguments (executor_memory, num_executors, yarn_queue, ...)
+    :param engine: ``spark`` (default: spark-submit) or ``local``: score in this task's process without Spark
+        (``input_path``/``output_path`` only; for small partitions, see README)
     :param skip_if_checked: submit nothing when the store already has a published, checked report of this
         output partition from a run with the same input, model content, output and columns; return that
         report. On a retry (``try_number > 1``) this is always done, so a retry after a worker restart
@@ -143,6 +145,7 @@ class SparkPredictOperator(BaseOperator):
         storage_options: dict[str, Any] | None = None,
         submit_kwargs: dict[str, Any] | None = None,
         skip_if_checked: bool = False,
+        engine: str = "spark",
         track_via_api: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -182,6 +185,9 @@ class SparkPredictOperator(BaseOperator):
         self.storage_options = storage_options
         self.submit_kwargs = submit_kwargs
         self.skip_if_checked = skip_if_checked
+        if engine not in ("spark", "local"):
+            raise ValueError(f"engine must be 'spark' or 'local', got {engine!r}")
+        self.engine = engine
         self.track_via_api = track_via_api
         self._hook: SparkPredictHook | None = None
         self._spec: ScoringSpec | None = None
@@ -250,7 +256,10 @@ class SparkPredictOperator(BaseOperator):
             self.log.info("try %s: a partition already scored and checked by the same run is not scored again",
                           try_number)
         self._spec = spec
-        report = self._hook.run(spec, skip_if_checked=skip)
+        if self.engine == "local":
+            report = self._hook.run_local(spec)
+        else:
+            report = self._hook.run(spec, skip_if_checked=skip)
         self._report = report
         self.log.info("\n%s", format_report(report))
         if report.get("tracking_url") and ti is not None:
