@@ -45,6 +45,9 @@ demo: $(STAMP)
 	  echo "== generating the synthetic users table and the 17-class XGBoost model"; \
 	  $(BIN)/python dags_examples/generate_demo_data.py --dates 2026-01-01 $(DEMO_DATE) --rows 20000; \
 	  echo "== airflow db migrate (SQLite)"; $(BIN)/airflow db migrate >/dev/null; \
+	  echo "== airflow dags test daily_user_scoring 2026-01-01 (the previous day, for the drift check)"; \
+	  $(BIN)/airflow dags test daily_user_scoring 2026-01-01 > $(VAR)/demo-dags-test-prev.log 2>&1 \
+	    || { tail -60 $(VAR)/demo-dags-test-prev.log; exit 1; }; \
 	  echo "== airflow dags test daily_user_scoring $(DEMO_DATE)"; \
 	  $(BIN)/airflow dags test daily_user_scoring $(DEMO_DATE) > $(VAR)/demo-dags-test.log 2>&1 \
 	    || { tail -60 $(VAR)/demo-dags-test.log; exit 1; }; \
@@ -57,10 +60,12 @@ lint: $(STAMP)
 	$(BIN)/mypy airflow_provider_spark_predict/hooks airflow_provider_spark_predict/operators \
 	  airflow_provider_spark_predict/sensors airflow_provider_spark_predict/staging \
 	  airflow_provider_spark_predict/spec.py airflow_provider_spark_predict/checks \
-	  airflow_provider_spark_predict/embedded.py airflow_provider_spark_predict/report.py
+	  airflow_provider_spark_predict/embedded.py airflow_provider_spark_predict/report.py \
+	  airflow_provider_spark_predict/preflight.py airflow_provider_spark_predict/inprocess.py \
+	  airflow_provider_spark_predict/lineage.py airflow_provider_spark_predict/local
 
 test: lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 tests
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_throughput.py
