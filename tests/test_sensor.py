@@ -9,8 +9,9 @@ from airflow_provider_spark_predict.sensors.partition import SparkPredictPartiti
 
 
 def sensor(store: str, **kw) -> SparkPredictPartitionSensor:
+    kw.setdefault("partition", {"dt": "2026-01-02"})
     return SparkPredictPartitionSensor(task_id="wait", output_table="demo.user_scores",
-                                       partition={"dt": "2026-01-02"}, store_uri=f"file://{store}", **kw)
+                                       store_uri=f"file://{store}", **kw)
 
 
 def write_marker(store: str, report: dict) -> None:
