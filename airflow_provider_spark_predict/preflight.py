@@ -39,7 +39,14 @@ def check_model(spec: ScoringSpec, log: logging.Logger | None = None) -> str | N
     if library is None or importlib.util.find_spec(library) is None:
         log.info("model library for flavor %s is not installed here: the model is checked on the driver", flavor)
         return None
-    adapter = load_model(path, flavor)
+    try:
+        adapter = load_model(path, flavor)
+    except ModelError as err:
+        if isinstance(err.__cause__, ImportError):
+            # the model needs a module this worker lacks (e.g. one only in the shipped environment)
+            log.info("model %s needs a module not installed here (%s): checked on the driver", path, err.__cause__)
+            return None
+        raise
     n = adapter.n_features
     if spec.features is not None and n is not None and n != len(spec.features):
         raise ModelError(f"model {path} expects {n} features but {len(spec.features)} feature columns were given")

@@ -110,7 +110,7 @@ def load_model(path: str, flavor: str = "auto") -> ModelAdapter:
     except ModelError:
         raise
     except ImportError as err:
-        raise ModelError(f"model {path} needs the {flavor} library, which cannot be imported: {err}") from err
+        raise ModelError(f"model {path} (flavor {flavor}) needs a module that cannot be imported here: {err}") from err
     except Exception as err:  # noqa: BLE001 - any library error means "unreadable"
         raise ModelError(
             f"model file {path} could not be loaded as flavor {flavor}: {type(err).__name__}: {err}"
