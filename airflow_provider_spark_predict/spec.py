@@ -25,7 +25,7 @@ _PARTITION_VALUE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-:.+ ]{0,127}$")
 _COLUMN_FORBIDDEN = re.compile(r"[`\x00-\x1f]")
 
 FLAVORS = ("auto", "sklearn", "xgboost", "lightgbm", "spark_pipeline")
-STRATEGIES = ("map", "grouped")
+STRATEGIES = ("map", "grouped", "files")
 POLICIES = ("fail", "warn", "off")
 ON_INVALID = ("fill", "fail")
 INPUT_FORMATS = ("parquet", "orc")
@@ -203,7 +203,9 @@ class TargetSpec:
 class StrategySpec:
     """How rows reach the model.
 
-    :param name: ``map`` (mapInArrow, no shuffle, default) or ``grouped`` (applyInPandas over N groups)
+    :param name: ``map`` (mapInArrow, no shuffle, default), ``grouped`` (applyInPandas over N groups) or
+        ``files`` (experimental: Python workers read the partition's parquet files with pyarrow; falls back to
+        ``map`` when that cannot give the same result, e.g. string features, a query or a filter)
     :param batch_rows: Arrow batch size; ``None`` derives it from the row width (bounded memory)
     :param num_groups: grouped only: number of groups; ``None`` derives it from the input size
     :param target_group_rows: grouped only: rows per group used to derive ``num_groups``

@@ -95,6 +95,34 @@ def resolve_features(spec: ScoringSpec, adapter: Any) -> list[str]:
     return list(features)
 
 
+def input_files(spark: Any, spec: ScoringSpec, df: Any, features: list[str]) -> list[str] | None:
+    """The parquet files of the input partition for strategy ``files``, or ``None`` (logged) when the
+    Python workers cannot read them with the same result as Spark (then ``map`` is used)."""
+    reason = None
+    if spec.input.sql or spec.input.filter:
+        reason = "the input is a query or has a filter"
+    elif spec.input.path and spec.input.format != "parquet":
+        reason = "the input format is not parquet"
+    else:
+        reason = scoring.files_unsupported_reason(dict(df.dtypes), spec.keys, features)
+    if reason is None and spec.input.table:
+        location = writer.partition_location(spark, spec.input.table, spec.input.partition)
+        if location is None:
+            reason = f"no single partition location for {spec.input.describe()}"
+        else:
+            try:
+                files = list(spark.read.parquet(location).inputFiles())
+            except Exception as err:  # noqa: BLE001 - not parquet, or unreadable: fall back
+                reason = f"the partition folder is not readable as parquet ({str(err).splitlines()[0][:200]})"
+    elif reason is None:
+        files = list(df.inputFiles())
+    if reason is not None:
+        log(f"strategy files not possible ({reason}); using map")
+        return None
+    log(f"strategy files: {len(files)} input files read by the Python workers")
+    return sorted(files)
+
+
 def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]:
     """Execute the scoring run; fills and returns ``report``."""
     timer = Timer()
@@ -145,11 +173,21 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
         batch_rows = scoring.batch_rows_for(len(features), spec.strategy.batch_rows)
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
         plan = scoring.OutputPlan(spec.outputs, classes)
-        scored, facts = scoring.score(
-            feats, strategy=spec.strategy.name, model_name=model_name, flavor=flavor, keys=spec.keys,
-            features=features, fill_value=spec.fill_value, plan=plan, load_counter=loads, rows_in=rows_in,
-            num_groups=spec.strategy.num_groups, target_group_rows=spec.strategy.target_group_rows,
-        )
+        strategy = spec.strategy.name
+        files = input_files(spark, spec, df, features) if strategy == "files" else None
+        if files is not None:
+            scored, facts = scoring.score_files(
+                spark, files, key_fields=[feats.schema[k] for k in spec.keys], model_name=model_name,
+                flavor=flavor, features=features, feature_dtype=dtype, fill_value=spec.fill_value, plan=plan,
+                load_counter=loads, batch_rows=batch_rows,
+            )
+        else:
+            scored, facts = scoring.score(
+                feats, strategy="map" if strategy == "files" else strategy, model_name=model_name, flavor=flavor,
+                keys=spec.keys, features=features, fill_value=spec.fill_value, plan=plan, load_counter=loads,
+                rows_in=rows_in, num_groups=spec.strategy.num_groups,
+                target_group_rows=spec.strategy.target_group_rows,
+            )
         report["strategy"] = {**facts, "batch_rows": batch_rows, "feature_dtype": dtype}
 
     if spec.output.table:

@@ -107,17 +107,22 @@ def write_version(df: Any, target: Target, run_id: str) -> str:
     return path
 
 
+def partition_location(spark: Any, table: str, partition: dict[str, str]) -> str | None:
+    """The folder of one partition of a Hive table (``None`` when the partition does not exist)."""
+    if not partition:
+        return None
+    try:
+        rows = spark.sql(f"DESCRIBE FORMATTED {table} {partition_clause(partition)}").collect()
+    except Exception:  # noqa: BLE001 - the partition does not exist
+        return None
+    return next((r.data_type for r in rows if r.col_name == "Location"), None)
+
+
 def current_location(spark: Any, target: Target) -> str | None:
     """The folder the published partition points at now (``None`` if there is no such partition)."""
     spec = target.spec
     if spec.table:
-        try:
-            rows = spark.sql(
-                f"DESCRIBE FORMATTED {spec.table} {partition_clause(spec.partition)}"
-            ).collect()
-        except Exception:  # noqa: BLE001 - the partition does not exist
-            return None
-        return next((r.data_type for r in rows if r.col_name == "Location"), None)
+        return partition_location(spark, spec.table, spec.partition)
     return target.partition_location
 
 

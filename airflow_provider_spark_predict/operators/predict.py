@@ -62,7 +62,7 @@ class SparkPredictOperator(BaseOperator):
     :param probability_column: all class probabilities as ``array<double>`` (``None`` to omit)
     :param label_column: business label of the predicted class (needs ``label_mapping``)
     :param label_mapping: class -> business name
-    :param strategy: ``map`` (default, no shuffle) or ``grouped``
+    :param strategy: ``map`` (default, no shuffle), ``grouped``, or ``files`` (experimental, see README)
     :param batch_rows: Arrow batch rows (default: from the row width)
     :param num_groups: grouped strategy: number of groups (default: rows / target_group_rows)
     :param target_group_rows: grouped strategy: rows per group
