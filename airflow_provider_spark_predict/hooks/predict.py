@@ -57,7 +57,6 @@ def _local_path(uri: str) -> str:
     return uri[len("file://") :] if uri.startswith("file://") else uri
 
 
-#: Marker the job writes next to the run reports when a run published a checked partition.
 #: Record the hook writes after a cluster-mode submission that it tracks through the cluster's API.
 SUBMITTED_RECORD = "_SUBMITTED.json"
 #: Spec fields that decide what rows a run writes: a published run with the same values is a re-run.
