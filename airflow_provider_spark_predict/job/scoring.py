@@ -99,6 +99,20 @@ class OutputPlan:
         return cols
 
 
+def worker_model(model_name: str, flavor: str, load_counter: Any) -> Any:
+    """The model shipped as ``model_name`` (SparkFiles), from this Python worker's cache; a real load
+    adds one to ``load_counter`` (an accumulator), so the report can say how many loads happened."""
+    from pyspark import SparkFiles
+
+    from airflow_provider_spark_predict.models import cache
+
+    before = cache.load_count()
+    model = cache.get_model(SparkFiles.get(model_name), flavor)
+    if cache.load_count() > before:
+        load_counter.add(1)
+    return model
+
+
 def batch_rows_for(n_features: int, requested: int | None) -> int:
     """Arrow batch size: ``requested``, or ~32 MB of float64 features, between 1,000 and 100,000 rows."""
     if requested:
@@ -182,14 +196,8 @@ def make_map_function(
 
     def score_batches(batches: Any) -> Any:
         import pyarrow as pa
-        from pyspark import SparkFiles
 
-        from airflow_provider_spark_predict.models import cache
-
-        before = cache.load_count()
-        model = cache.get_model(SparkFiles.get(model_name), flavor)
-        if cache.load_count() > before:
-            load_counter.add(1)
+        model = worker_model(model_name, flavor, load_counter)
         n_keys = len(keys)
         for batch in batches:
             n = batch.num_rows
@@ -246,14 +254,8 @@ def make_files_function(
 
     def score_file_indexes(batches: Any) -> Any:
         import pyarrow as pa
-        from pyspark import SparkFiles
 
-        from airflow_provider_spark_predict.models import cache
-
-        before = cache.load_count()
-        model = cache.get_model(SparkFiles.get(model_name), flavor)
-        if cache.load_count() > before:
-            load_counter.add(1)
+        model = worker_model(model_name, flavor, load_counter)
         for ids in batches:
             for i in ids.column(0).to_pylist():
                 for batch in read_file_batches(files[i], keys, features, batch_rows):
@@ -378,14 +380,8 @@ def make_grouped_function(
 
     def score_group(pdf: Any) -> Any:
         import pandas as pd
-        from pyspark import SparkFiles
 
-        from airflow_provider_spark_predict.models import cache
-
-        before = cache.load_count()
-        model = cache.get_model(SparkFiles.get(model_name), flavor)
-        if cache.load_count() > before:
-            load_counter.add(1)
+        model = worker_model(model_name, flavor, load_counter)
         feats = [pdf[f].to_numpy() for f in features]
         dtype = np.float32 if all(f.dtype == np.float32 for f in feats) else np.float64
         pred = model.predict(to_matrix(feats, len(pdf), dtype, fill_value))
