@@ -26,6 +26,7 @@ _COLUMN_FORBIDDEN = re.compile(r"[`\x00-\x1f]")
 
 FLAVORS = ("auto", "sklearn", "xgboost", "lightgbm", "spark_pipeline")
 STRATEGIES = ("map", "grouped", "files")
+READERS = ("auto", "spark", "pyarrow")
 POLICIES = ("fail", "warn", "off")
 ON_INVALID = ("fill", "fail")
 INPUT_FORMATS = ("parquet", "orc")
@@ -203,9 +204,12 @@ class TargetSpec:
 class StrategySpec:
     """How rows reach the model.
 
-    :param name: ``map`` (mapInArrow, no shuffle, default), ``grouped`` (applyInPandas over N groups) or
-        ``files`` (experimental: Python workers read the partition's parquet files with pyarrow; falls back to
-        ``map`` when that cannot give the same result, e.g. string features, a query or a filter)
+    :param name: ``map`` (mapInArrow, no shuffle, default) or ``grouped`` (applyInPandas over N groups);
+        ``files`` is the earlier name of ``map`` with ``reader="pyarrow"`` and still accepted
+    :param reader: ``map`` only: who reads the input. ``auto`` (default): the Python workers read the
+        parquet files with pyarrow when that gives the same result as Spark (a plain parquet partition with
+        numeric features, no query or filter, pyarrow can open the files on an executor), else Spark;
+        ``spark``: always Spark's reader; ``pyarrow``: the Python workers, or fail saying why not
     :param batch_rows: Arrow batch size; ``None`` derives it from the row width (bounded memory)
     :param num_groups: grouped only: number of groups; ``None`` derives it from the input size
     :param target_group_rows: grouped only: rows per group used to derive ``num_groups``
@@ -215,9 +219,15 @@ class StrategySpec:
     batch_rows: int | None = None
     num_groups: int | None = None
     target_group_rows: int = 200_000
+    reader: str = "auto"
 
     def validate(self) -> None:
         _check_choice(self.name, STRATEGIES, "strategy")
+        _check_choice(self.reader, READERS, "reader")
+        if self.name == "files":
+            self.name, self.reader = "map", "pyarrow"
+        if self.name == "grouped" and self.reader == "pyarrow":
+            raise SpecError("reader='pyarrow' needs strategy 'map' (the grouped strategy shuffles Spark's rows)")
         if self.batch_rows is not None and self.batch_rows < 1:
             raise SpecError("batch_rows must be >= 1")
         if self.num_groups is not None and self.num_groups < 1:

@@ -7,10 +7,12 @@ XGBoost 17 classes x 100 rounds, depth 6. Variants, interleaved (the order rotat
   (the reference for speed and for the predictions);
 * ``origin_N``: the origin's approach: ``groupBy(ceil(rand()*N))`` + ``applyInPandas`` whose function loads
   the model from the shipped file on every call (every group) and predicts with ``inplace_predict``;
-* ``map`` / ``grouped``: this project's ``scoring.score(...)`` on ``spark.read.parquet`` +
-  ``reader.cast_features`` (what ``job/main.py`` does for ``input.path``), written with
-  ``df.write.parquet`` like ``writer.write_version``;
-* ``files``: ``scoring.score_files(...)`` on ``df.inputFiles()`` (Python workers read the parquet files).
+* ``map``: this project's default, the ``map`` strategy with the reader ``auto``, which here picks
+  ``pyarrow`` like ``job/main.py`` does (probe task, ``arrow_reader.plan_tasks`` over the input files,
+  ``scoring.score_splits``: the Python workers read the parquet row groups themselves);
+* ``map_spark`` / ``grouped``: ``scoring.score(...)`` on ``spark.read.parquet`` + ``reader.cast_features``
+  (the ``map`` strategy with ``reader="spark"``, and the grouped strategy);
+* every Spark variant writes with ``df.write.parquet`` like ``writer.write_version``.
 
 Every Spark variant includes read + score + write (and ``df.count()`` for ours, as the job does); the
 session start is excluded. Each run ships the model under a fresh file name, so every run pays its
@@ -18,7 +20,7 @@ model loads like a new job. CPU seconds = driver process tree (driver Python, JV
 workers, reaped children included) via psutil; peak RSS = largest single Python worker, sampled every
 250 ms. Every variant's output is compared row by row with ``model``: predicted class identical, score
 (probability of that class) allclose; ``--verify-probs`` also compares all 17 probabilities of ``map``,
-``files`` and ``grouped`` in an untimed extra run.
+``map_spark`` and ``grouped`` in an untimed extra run.
 
     SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python benchmarks/bench_throughput.py [--rows 2000000] [--reps 2]
     SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python benchmarks/bench_throughput.py --quick
@@ -46,7 +48,8 @@ for p in (ROOT, ROOT / "benchmarks"):
 
 import workload  # noqa: E402
 
-from airflow_provider_spark_predict.job import reader, scoring  # noqa: E402
+from airflow_provider_spark_predict.job import arrow_reader, reader, scoring  # noqa: E402
+from airflow_provider_spark_predict.job import main as main_job  # noqa: E402
 from airflow_provider_spark_predict.spec import OutputsSpec  # noqa: E402
 
 CORES = 2
@@ -197,7 +200,7 @@ class Bench:
         out = str(self.work / "out" / variant)
         shutil.rmtree(out, ignore_errors=True)
         name = self.ship_model()
-        counter = spark.sparkContext.accumulator(0)
+        counters = scoring.WorkerCounters.create(spark.sparkContext)
         plan = scoring.OutputPlan(outputs or OutputsSpec(), list(range(workload.N_CLASSES)))
         batch_rows = scoring.batch_rows_for(len(self.features), None)
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
@@ -210,26 +213,36 @@ class Bench:
                                        T.StructField("prediction", T.IntegerType()),
                                        T.StructField("score", T.DoubleType())])
                 scored = (df.groupBy(F.ceil(F.rand() * n).alias("g"))
-                          .applyInPandas(origin_function(name, self.features, counter), schema))
+                          .applyInPandas(origin_function(name, self.features, counters.loads), schema))
             else:
                 rows_in = df.count()
                 dtype = reader.feature_dtype(df, self.features)
-                if variant == "files":
+                if variant == "map":  # the default reader "auto" picks pyarrow here (as job/main.py does)
                     types = dict(df.dtypes)
-                    assert scoring.files_unsupported_reason(types, KEYS, self.features) is None
-                    scored, facts = scoring.score_files(
-                        spark, df.inputFiles(), key_fields=[df.schema[k] for k in KEYS], model_name=name,
+                    assert arrow_reader.unsupported_reason(types, KEYS, self.features) is None
+                    files = sorted(df.inputFiles())
+                    probe_error = arrow_reader.probe(spark, files[0])
+                    assert probe_error is None, probe_error
+                    conf = spark.conf
+                    tasks = arrow_reader.plan_tasks(
+                        [os.path.getsize(f.removeprefix("file:")) for f in files],
+                        max_partition_bytes=main_job.conf_bytes(conf.get("spark.sql.files.maxPartitionBytes")),
+                        open_cost=main_job.conf_bytes(conf.get("spark.sql.files.openCostInBytes")),
+                        parallelism=spark.sparkContext.defaultParallelism)
+                    scored = scoring.score_splits(
+                        spark, files, tasks, key_fields=[df.schema[k] for k in KEYS], model_name=name,
                         flavor="xgboost", features=self.features, feature_dtype=dtype, fill_value=None,
-                        plan=plan, load_counter=counter, batch_rows=batch_rows)
+                        plan=plan, counters=counters, batch_rows=batch_rows)
+                    facts = {"reader": "pyarrow", "files": len(files), "tasks": len(tasks)}
                 else:
                     feats = reader.cast_features(df, KEYS, self.features, dtype, "fill", None, "bench input")
                     scored, facts = scoring.score(
-                        feats, strategy=variant, model_name=name, flavor="xgboost", keys=KEYS,
-                        features=self.features, fill_value=None, plan=plan, load_counter=counter,
-                        rows_in=rows_in)
+                        feats, strategy="map" if variant == "map_spark" else variant, model_name=name,
+                        flavor="xgboost", keys=KEYS, features=self.features, fill_value=None, plan=plan,
+                        counters=counters, rows_in=rows_in)
             scored.write.mode("overwrite").parquet(out)
         res = {"wall_s": mon.wall, "cpu_s": mon.cpu, "cpu_s_by_process": mon.cpu_by_kind, "cores": CORES,
-               "model_loads": counter.value,
+               "model_loads": counters.loads.value, "model_predict_s": round(counters.predict_s.value, 1),
                "peak_worker_rss_mb": round(mon.peak_worker_rss / 2**20, 1),
                "peak_workers_total_rss_mb": round(mon.peak_workers_total_rss / 2**20, 1),
                "facts": {k: v for k, v in facts.items() if k != "strategy"}}
@@ -303,13 +316,13 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="smoke run: 200k rows, 1 rep, origin_10 only")
-    ap.add_argument("--variants", default="model,origin_10,origin_1000,map,grouped,files")
+    ap.add_argument("--variants", default="model,origin_10,origin_1000,map,map_spark,grouped")
     ap.add_argument("--verify-probs", action="store_true", help="extra untimed runs comparing all probabilities")
     ap.add_argument("--out", default=str(RESULTS / "throughput.json"))
     args = ap.parse_args()
     if args.quick:
         args.rows, args.reps = 200_000, 1
-        args.variants = "model,origin_10,map,grouped,files"
+        args.variants = "model,origin_10,map,map_spark,grouped"
         args.verify_probs = True
     variants = args.variants.split(",")
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -352,12 +365,12 @@ def main() -> int:
             runs.append(res)
             print(f"rep {rep} {v}: wall {res['wall_s']:.1f}s cpu {res['cpu_s']:.1f}s "
                   f"{res.get('cpu_s_by_process', '')} load {os.getloadavg()[0]:.1f} "
-                  f"loads {res['model_loads']} rss {res['peak_worker_rss_mb']} verify {res['verify']}", flush=True)
+                  f"loads {res['model_loads']} predict_s {res.get('model_predict_s')} rss {res['peak_worker_rss_mb']} verify {res['verify']}", flush=True)
 
     prob_checks = {}
     if args.verify_probs:
         outputs = OutputsSpec(probability_column="probability")
-        for v in ("map", "files", "grouped"):
+        for v in ("map", "map_spark", "grouped"):
             _, out = bench.run_spark(v, outputs)
             prob_checks[v] = verify(out, pins, probs, with_probs=True)
             shutil.rmtree(out, ignore_errors=True)

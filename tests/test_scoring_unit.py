@@ -7,7 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from airflow_provider_spark_predict.job import scoring
+from airflow_provider_spark_predict.job import arrow_reader, scoring
+from airflow_provider_spark_predict.job.arrow_reader import Split
 from airflow_provider_spark_predict.models.base import Prediction
 from airflow_provider_spark_predict.spec import OutputsSpec
 
@@ -104,12 +105,12 @@ def test_output_columns_string_classes_and_regression():
         plan.columns(Prediction(probabilities=np.zeros((1, 3))))
 
 
-def test_files_unsupported_reason():
+def test_pyarrow_reader_unsupported_reason():
     types = {"pin": "string", "a": "float", "b": "bigint", "c": "boolean", "s": "string", "m": "map<string,int>"}
-    assert scoring.files_unsupported_reason(types, ["pin"], ["a", "b", "c"]) is None
-    assert "not numeric" in scoring.files_unsupported_reason(types, ["pin"], ["a", "s"])
-    assert "key column" in scoring.files_unsupported_reason(types, ["m"], ["a"])
-    assert "key column" in scoring.files_unsupported_reason(types, ["dt_missing"], ["a"])
+    assert arrow_reader.unsupported_reason(types, ["pin"], ["a", "b", "c"]) is None
+    assert "not numeric" in arrow_reader.unsupported_reason(types, ["pin"], ["a", "s"])
+    assert "key column" in arrow_reader.unsupported_reason(types, ["m"], ["a"])
+    assert "key column" in arrow_reader.unsupported_reason(types, ["dt_missing"], ["a"])
 
 
 def _write(tmp_path, name="part-0.parquet", n=10):
@@ -124,9 +125,9 @@ def _write(tmp_path, name="part-0.parquet", n=10):
     return path
 
 
-def test_read_file_batches_columns_case_missing_and_batch_size(tmp_path):
+def test_read_batches_columns_case_missing_and_batch_size(tmp_path):
     path = _write(tmp_path)
-    batches = list(scoring.read_file_batches(f"file:{path}", ["pin"], ["a", "b", "gone"], 3))
+    batches = list(arrow_reader.read_batches(f"file:{path}", ["pin"], ["a", "b", "gone"], 3))
     assert sum(b.num_rows for b in batches) == 10 and all(b.num_rows <= 3 for b in batches)
     t = pa.Table.from_batches(batches)
     assert t.num_columns == 4  # keys + features, in that order; "unused" is not read
@@ -134,9 +135,9 @@ def test_read_file_batches_columns_case_missing_and_batch_size(tmp_path):
     assert t.column(3).null_count == 10  # a feature missing from the file is null
     x = scoring.arrow_to_matrix([t.column(j) for j in (1, 2, 3)], np.float64, None)
     assert np.isnan(x[0, 0]) and x[1, 0] == 1.0 and x[9, 1] == 9.0
-    assert len(list(scoring.read_file_batches(str(path), ["pin"], ["a"], 100))) >= 1  # plain local path
+    assert len(list(arrow_reader.read_batches(str(path), ["pin"], ["a"], 100))) >= 1  # plain local path
     with pytest.raises(ValueError, match="no key column"):
-        list(scoring.read_file_batches(str(path), ["id"], ["a"], 3))
+        list(arrow_reader.read_batches(str(path), ["id"], ["a"], 3))
 
 
 class _Counter:
@@ -147,7 +148,7 @@ class _Counter:
         self.value += n
 
 
-def test_files_function_matches_model_predict(tmp_path, monkeypatch):
+def test_split_function_matches_model_predict(tmp_path, monkeypatch):
     xgb = pytest.importorskip("xgboost")
     from pyspark import SparkFiles
 
@@ -163,9 +164,10 @@ def test_files_function_matches_model_predict(tmp_path, monkeypatch):
     monkeypatch.setattr(SparkFiles, "_root_directory", str(tmp_path / "files"))
     paths = [_write(tmp_path, f"part-{i}.parquet", n) for i, n in enumerate((10, 7))]
     plan = scoring.OutputPlan(OutputsSpec(probability_column="p"), [0, 1, 2])
-    counter = _Counter()
-    fn = scoring.make_files_function([f"file://{p}" for p in paths], "m.json", "xgboost", ["pin"], [pa.string()],
-                                     ["a", "b"], "double", -5.0, plan, counter, 4)
+    counters = scoring.WorkerCounters(_Counter(), _Counter())
+    tasks = [[Split(0, 0, paths[0].stat().st_size)], [Split(1, 0, 10), Split(1, 10, paths[1].stat().st_size)]]
+    fn = scoring.make_split_function([f"file://{p}" for p in paths], tasks, "m.json", "xgboost", ["pin"],
+                                     [pa.string()], ["a", "b"], "double", -5.0, plan, counters, 4)
     out = pa.Table.from_batches(list(fn(iter([pa.record_batch([pa.array([1, 0], pa.int64())], names=["id"])]))))
     assert out.column_names == ["pin", "prediction", "score", "p"]
     assert out.num_rows == 17 and out.column("pin").to_pylist()[:7] == [f"p{i}" for i in range(7)]
@@ -175,7 +177,7 @@ def test_files_function_matches_model_predict(tmp_path, monkeypatch):
     ref = model.predict(np.array(rows, dtype=np.float64)).probabilities
     np.testing.assert_allclose(np.array(out.column("p").to_pylist()), ref, rtol=1e-6)
     assert out.column("prediction").to_pylist() == list(ref.argmax(axis=1))
-    assert counter.value in (0, 1)
+    assert counters.loads.value in (0, 1) and counters.predict_s.value > 0
 
 
 def test_xgboost_adapter_reads_config_once_and_keeps_binary_float32(tmp_path):
@@ -198,3 +200,68 @@ def test_xgboost_adapter_reads_config_once_and_keeps_binary_float32(tmp_path):
     raw = booster.inplace_predict(x)
     np.testing.assert_array_equal(p[:, 1], raw.astype(np.float64))
     np.testing.assert_array_equal(p[:, 0], (1.0 - raw).astype(np.float64))
+
+
+def _covered(tasks, sizes):
+    """Every byte of every file in exactly one split."""
+    seen = {i: [] for i in range(len(sizes))}
+    for task in tasks:
+        for s in task:
+            seen[s.file].append((s.start, s.start + s.length))
+    for i, size in enumerate(sizes):
+        ranges = sorted(seen[i])
+        assert ranges[0][0] == 0 and ranges[-1][1] == size
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+
+
+def test_plan_tasks_cuts_big_files_and_packs_small_ones_like_spark():
+    mb = 2**20
+    sizes = [300 * mb, 10 * mb, 10 * mb, 1 * mb]
+    tasks = arrow_reader.plan_tasks(sizes, max_partition_bytes=128 * mb, open_cost=4 * mb, parallelism=2)
+    _covered(tasks, sizes)
+    assert sum(1 for t in tasks for s in t if s.file == 0) == 3  # 128 + 128 + 44 MB
+    assert len(tasks) == 3  # the 44 MB range and the three small files share one task
+    assert all(sum(s.length for s in t) <= 128 * mb for t in tasks)
+    # a small input still gets about `parallelism` tasks (max split = total / parallelism)
+    small = [1000] * 8
+    tasks = arrow_reader.plan_tasks(small, max_partition_bytes=128 * mb, open_cost=0, parallelism=2)
+    _covered(tasks, small)
+    assert len(tasks) == 2
+    assert arrow_reader.plan_tasks([], 128 * mb, 4 * mb, 2) == []
+
+
+def test_splits_read_every_row_group_exactly_once(tmp_path):
+    n = 5000
+    table = pa.table({"pin": pa.array([f"p{i}" for i in range(n)]),
+                      "a": pa.array(np.arange(n, dtype=np.float32)),
+                      "b": pa.array(np.random.default_rng(0).standard_normal(n))})
+    path = tmp_path / "many-groups.parquet"
+    pq.write_table(table, path, row_group_size=300)  # 17 row groups
+    size = path.stat().st_size
+    md = pq.ParquetFile(path).metadata
+    assert md.num_row_groups == 17
+    for split in (1, 777, 4096, size // 3, size):
+        groups = [g for start in range(0, size, split)
+                  for g in arrow_reader.row_groups_in_range(md, start, min(split, size - start))]
+        assert sorted(groups) == list(range(17)), split
+        pins = [p for start in range(0, size, split)
+                for b in arrow_reader.read_batches(str(path), ["pin"], ["a"], 128, start, min(split, size - start))
+                for p in b.column(0).to_pylist()]
+        assert sorted(pins) == sorted(f"p{i}" for i in range(n)), split
+    whole = list(arrow_reader.read_batches(str(path), ["pin"], ["b", "a"], 128))
+    assert all(b.num_rows <= 128 for b in whole) and sum(b.num_rows for b in whole) == n
+    assert pa.Table.from_batches(whole).column(2).to_pylist() == list(range(n))
+
+
+def test_big_row_groups_are_streamed_in_batches(tmp_path, monkeypatch):
+    path = _write(tmp_path, n=50)
+    monkeypatch.setattr(arrow_reader, "WHOLE_ROW_GROUP_BYTES", 0)  # every row group "too big to read whole"
+    batches = list(arrow_reader.read_batches(str(path), ["pin"], ["a", "b"], 3))
+    assert sum(b.num_rows for b in batches) == 50 and max(b.num_rows for b in batches) <= 3
+
+
+def test_conf_bytes():
+    from airflow_provider_spark_predict.job.main import conf_bytes
+
+    assert conf_bytes("134217728b") == 134217728 == conf_bytes("128m") == conf_bytes("128MB")
+    assert conf_bytes("4k") == 4096 and conf_bytes("1g") == 2**30 and conf_bytes("12345") == 12345

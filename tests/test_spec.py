@@ -96,6 +96,15 @@ def test_strategy_and_flavor_choices():
         make(strategy=StrategySpec(name="shuffle")).validate()
     with pytest.raises(SpecError, match="flavor"):
         make(model=ModelSpec(uri="m", flavor="torch")).validate()
+    with pytest.raises(SpecError, match="reader"):
+        make(strategy=StrategySpec(reader="jvm")).validate()
+    with pytest.raises(SpecError, match="needs strategy 'map'"):
+        make(strategy=StrategySpec(name="grouped", reader="pyarrow")).validate()
+    assert make().validate().strategy.reader == "auto"
+    old = make(strategy=StrategySpec(name="files")).validate().strategy  # the earlier name still works
+    assert (old.name, old.reader) == ("map", "pyarrow")
+    again = ScoringSpec.from_json(make(strategy=StrategySpec(reader="spark")).validate().to_json()).validate()
+    assert again.strategy.reader == "spark"
 
 
 def test_errors_are_one_family():

@@ -19,7 +19,7 @@ from typing import Any
 
 from airflow_provider_spark_predict.checks.evaluate import evaluate_checks, failed_checks
 from airflow_provider_spark_predict.exceptions import InputError, ModelError, SparkPredictError
-from airflow_provider_spark_predict.job import pipeline, reader, scoring, stats, writer
+from airflow_provider_spark_predict.job import arrow_reader, pipeline, reader, scoring, stats, writer
 from airflow_provider_spark_predict.job.hadoopfs import HadoopFS
 from airflow_provider_spark_predict.report import CHECKED_MARKER
 from airflow_provider_spark_predict.spec import ScoringSpec
@@ -95,32 +95,66 @@ def resolve_features(spec: ScoringSpec, adapter: Any) -> list[str]:
     return list(features)
 
 
-def input_files(spark: Any, spec: ScoringSpec, df: Any, features: list[str]) -> list[str] | None:
-    """The parquet files of the input partition for strategy ``files``, or ``None`` (logged) when the
-    Python workers cannot read them with the same result as Spark (then ``map`` is used)."""
-    reason = None
+def pyarrow_inputs(spark: Any, spec: ScoringSpec, df: Any, features: list[str]) -> tuple[list[str], str | None]:
+    """The parquet files of the input partition for the ``pyarrow`` reader, and ``None``; or ``[]`` and the
+    reason why the Python workers cannot read them with the same result as Spark."""
     if spec.input.sql or spec.input.filter:
-        reason = "the input is a query or has a filter"
-    elif spec.input.path and spec.input.format != "parquet":
-        reason = "the input format is not parquet"
-    else:
-        reason = scoring.files_unsupported_reason(dict(df.dtypes), spec.keys, features)
-    if reason is None and spec.input.table:
-        location = writer.partition_location(spark, spec.input.table, spec.input.partition)
-        if location is None:
-            reason = f"no single partition location for {spec.input.describe()}"
-        else:
-            try:
-                files = list(spark.read.parquet(location).inputFiles())
-            except Exception as err:  # noqa: BLE001 - not parquet, or unreadable: fall back
-                reason = f"the partition folder is not readable as parquet ({str(err).splitlines()[0][:200]})"
-    elif reason is None:
-        files = list(df.inputFiles())
+        return [], "the input is a query or has a filter"
+    if spec.input.path and spec.input.format != "parquet":
+        return [], f"the input format is {spec.input.format}, not parquet"
+    reason = arrow_reader.unsupported_reason(dict(df.dtypes), spec.keys, features)
     if reason is not None:
-        log(f"strategy files not possible ({reason}); using map")
-        return None
-    log(f"strategy files: {len(files)} input files read by the Python workers")
-    return sorted(files)
+        return [], reason
+    if not spec.input.table:
+        return sorted(df.inputFiles()), None
+    location = writer.partition_location(spark, spec.input.table, spec.input.partition)
+    if location is None:
+        return [], f"no single partition location for {spec.input.describe()}"
+    try:
+        return sorted(spark.read.parquet(location).inputFiles()), None
+    except Exception as err:  # noqa: BLE001 - not parquet, or unreadable: Spark's reader decides
+        return [], f"the partition folder is not readable as parquet ({str(err).splitlines()[0][:200]})"
+
+
+def choose_reader(spark: Any, spec: ScoringSpec, df: Any, features: list[str], fs: HadoopFS) -> tuple[
+        list[str], list[list[arrow_reader.Split]], dict[str, Any]]:
+    """Decide who reads the input of the ``map`` strategy (see :class:`StrategySpec`).
+
+    :return: files and tasks for the ``pyarrow`` reader (both empty for Spark's reader) and report facts
+    """
+    wanted = spec.strategy.reader
+    if spec.strategy.name != "map":
+        return [], [], {}
+    if wanted == "spark":
+        return [], [], {"reader": "spark"}
+    files, reason = pyarrow_inputs(spark, spec, df, features)
+    if reason is None and files:
+        reason = arrow_reader.probe(spark, files[0])
+        if reason is not None:
+            reason = f"pyarrow cannot open {files[0]} on an executor ({reason})"
+    if reason is not None:
+        if wanted == "pyarrow":
+            raise InputError(f"reader='pyarrow' is not possible for {spec.input.describe()}: {reason}")
+        log(f"reader: spark ({reason})")
+        return [], [], {"reader": "spark", "reader_reason": reason}
+    conf = spark.conf
+    tasks = arrow_reader.plan_tasks(
+        fs.file_sizes(files),
+        max_partition_bytes=conf_bytes(conf.get("spark.sql.files.maxPartitionBytes", "128m")),
+        open_cost=conf_bytes(conf.get("spark.sql.files.openCostInBytes", "4m")),
+        parallelism=spark.sparkContext.defaultParallelism,
+    )
+    log(f"reader: pyarrow in the Python workers, {len(files)} input files in {len(tasks)} tasks")
+    return files, tasks, {"reader": "pyarrow", "files": len(files), "tasks": len(tasks)}
+
+
+def conf_bytes(value: str) -> int:
+    """``134217728``, ``128m``, ``128MB``, ``4k`` -> bytes (Spark's byte-size conf syntax)."""
+    text = str(value).strip().lower().removesuffix("b")
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
 
 
 def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]:
@@ -160,7 +194,7 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
         df = df.where(spec.input.filter)
         report["input_filter"] = spec.input.filter
 
-    loads = sc.accumulator(0)
+    counters = scoring.WorkerCounters.create(sc)
     if native:
         # the pipeline's own stages read and cast their input columns
         scored = pipeline.transform(ml_model, df, spec.keys, spec.outputs, classes)
@@ -173,21 +207,22 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
         batch_rows = scoring.batch_rows_for(len(features), spec.strategy.batch_rows)
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
         plan = scoring.OutputPlan(spec.outputs, classes)
-        strategy = spec.strategy.name
-        files = input_files(spark, spec, df, features) if strategy == "files" else None
-        if files is not None:
-            scored, facts = scoring.score_files(
-                spark, files, key_fields=[feats.schema[k] for k in spec.keys], model_name=model_name,
+        files, tasks, reader_facts = choose_reader(spark, spec, df, features, fs)
+        if reader_facts["reader"] == "pyarrow":
+            scored = scoring.score_splits(
+                spark, files, tasks, key_fields=[feats.schema[k] for k in spec.keys], model_name=model_name,
                 flavor=flavor, features=features, feature_dtype=dtype, fill_value=spec.fill_value, plan=plan,
-                load_counter=loads, batch_rows=batch_rows,
+                counters=counters, batch_rows=batch_rows,
             )
+            facts = {"strategy": "map"}
         else:
             scored, facts = scoring.score(
-                feats, strategy="map" if strategy == "files" else strategy, model_name=model_name, flavor=flavor,
-                keys=spec.keys, features=features, fill_value=spec.fill_value, plan=plan, load_counter=loads,
+                feats, strategy=spec.strategy.name, model_name=model_name, flavor=flavor,
+                keys=spec.keys, features=features, fill_value=spec.fill_value, plan=plan, counters=counters,
                 rows_in=rows_in, num_groups=spec.strategy.num_groups,
                 target_group_rows=spec.strategy.target_group_rows,
             )
+        facts.update(reader_facts)
         report["strategy"] = {**facts, "batch_rows": batch_rows, "feature_dtype": dtype}
 
     if spec.output.table:
@@ -195,9 +230,11 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
         writer.ensure_table(spark, spec.output, data_fields)
     target = writer.resolve_target(spark, spec.output, fs)
     version = writer.write_version(scored, target, spec.run_id)
-    report["model_loads"] = loads.value
+    report["model_loads"] = counters.loads.value
+    report["model_predict_s"] = round(counters.predict_s.value, 3)
     report["version_path"] = version
-    log(f"wrote {version} ({loads.value} model loads on executors)")
+    log(f"wrote {version} ({counters.loads.value} model loads on executors, "
+        f"{counters.predict_s.value:.1f} s inside the model's predict)")
     timer.lap("score_write_s")
 
     written = spark.read.parquet(version)

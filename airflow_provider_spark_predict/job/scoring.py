@@ -2,13 +2,12 @@
 
 Strategies:
 
-* ``map`` (:func:`score`): ``mapInArrow`` over the input DataFrame; the JVM converts the rows to Arrow.
+* ``map`` with Spark's reader (:func:`score`): ``mapInArrow`` over the input DataFrame; the JVM reads the
+  parquet pages and converts the rows to Arrow.
 * ``grouped`` (:func:`score`): ``applyInPandas`` over ``xxhash64(keys) % N`` groups.
-* files (:func:`score_files`): Spark only distributes the list of input parquet files; each Python worker
-  reads its file with pyarrow (only the key and feature columns, ``batch_rows`` rows at a time), casts
-  the features like :func:`airflow_provider_spark_predict.job.reader.cast_features`, predicts, and hands
-  back only keys + outputs. This skips the JVM parquet read and the row->Arrow conversion of every
-  feature column, which cost more CPU than the model on wide inputs.
+* ``map`` with the ``pyarrow`` reader (:func:`score_splits`): Spark only distributes splits of the input
+  parquet files; each Python worker reads its row groups with pyarrow (see
+  :mod:`airflow_provider_spark_predict.job.arrow_reader`), predicts, and hands back keys + outputs.
 
 The functions shipped to executors only capture plain values (paths, names, lists); the model comes
 from :mod:`airflow_provider_spark_predict.models.cache`, so each Python worker loads it once.
@@ -17,6 +16,7 @@ from :mod:`airflow_provider_spark_predict.models.cache`, so each Python worker l
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,9 +99,34 @@ class OutputPlan:
         return cols
 
 
-def worker_model(model_name: str, flavor: str, load_counter: Any) -> Any:
+@dataclass
+class WorkerCounters:
+    """Accumulators the executor functions add to: model loads and seconds spent inside the model's
+    ``predict`` (summed over workers), so the report can say how many loads happened and how much of
+    the job was the model itself rather than the data path.
+
+    :param loads: int accumulator
+    :param predict_s: float accumulator
+    """
+
+    loads: Any
+    predict_s: Any
+
+    @classmethod
+    def create(cls, sc: Any) -> WorkerCounters:
+        return cls(sc.accumulator(0), sc.accumulator(0.0))
+
+    def predict(self, model: Any, x: np.ndarray) -> Prediction:
+        """``model.predict(x)``, timed."""
+        t0 = time.perf_counter()
+        pred = model.predict(x)
+        self.predict_s.add(time.perf_counter() - t0)
+        return pred
+
+
+def worker_model(model_name: str, flavor: str, counters: WorkerCounters) -> Any:
     """The model shipped as ``model_name`` (SparkFiles), from this Python worker's cache; a real load
-    adds one to ``load_counter`` (an accumulator), so the report can say how many loads happened."""
+    adds one to ``counters.loads``."""
     from pyspark import SparkFiles
 
     from airflow_provider_spark_predict.models import cache
@@ -109,7 +134,7 @@ def worker_model(model_name: str, flavor: str, load_counter: Any) -> Any:
     before = cache.load_count()
     model = cache.get_model(SparkFiles.get(model_name), flavor)
     if cache.load_count() > before:
-        load_counter.add(1)
+        counters.loads.add(1)
     return model
 
 
@@ -189,7 +214,7 @@ def make_map_function(
     features: list[str],
     fill_value: float | None,
     plan: OutputPlan,
-    load_counter: Any,
+    counters: WorkerCounters,
 ) -> Any:
     """Return the mapInArrow function: Arrow batches of keys+features in, keys+outputs out."""
     out_names = list(keys) + [f.name for f in plan.spark_fields()]
@@ -197,14 +222,14 @@ def make_map_function(
     def score_batches(batches: Any) -> Any:
         import pyarrow as pa
 
-        model = worker_model(model_name, flavor, load_counter)
+        model = worker_model(model_name, flavor, counters)
         n_keys = len(keys)
         for batch in batches:
             n = batch.num_rows
             if n == 0:
                 continue
             feats = [batch.column(n_keys + j) for j in range(len(features))]
-            pred = model.predict(arrow_to_matrix(feats, arrow_dtype(feats), fill_value))
+            pred = counters.predict(model, arrow_to_matrix(feats, arrow_dtype(feats), fill_value))
             arrays = [batch.column(i) for i in range(n_keys)]
             for values, mask in plan.columns(pred).values():
                 arrays.append(_arrow_column(pa, values, mask))
@@ -213,30 +238,9 @@ def make_map_function(
     return score_batches
 
 
-def files_unsupported_reason(types: dict[str, str], keys: list[str], features: list[str]) -> str | None:
-    """Why :func:`score_files` cannot replace the Spark read for these columns (``None``: it can).
-
-    Reading the files in the Python workers gives the same values as ``reader.cast_features`` only when
-    every feature is numeric or boolean (no ``try_cast`` of strings) and keys are plain columns of the files
-    (not partition columns, which live in the folder names).
-
-    :param types: ``dict(df.dtypes)`` of the input DataFrame read by Spark
-    :param keys: key columns
-    :param features: feature columns
-    """
-    from airflow_provider_spark_predict.job.reader import NUMERIC_TYPES
-
-    bad = [f for f in features if types.get(f) not in NUMERIC_TYPES]
-    if bad:
-        return f"feature column(s) {bad[:5]} are not numeric/boolean"
-    odd_keys = [k for k in keys if types.get(k) is None or types[k].startswith(("struct", "map", "array"))]
-    if odd_keys:
-        return f"key column(s) {odd_keys} are missing or nested"
-    return None
-
-
-def make_files_function(
+def make_split_function(
     files: list[str],
+    tasks: list[list[Any]],
     model_name: str,
     flavor: str,
     keys: list[str],
@@ -245,78 +249,44 @@ def make_files_function(
     feature_dtype: str,
     fill_value: float | None,
     plan: OutputPlan,
-    load_counter: Any,
+    counters: WorkerCounters,
     batch_rows: int,
 ) -> Any:
-    """Return the mapInArrow function of :func:`score_files`: file indexes in, keys+outputs out."""
+    """Return the mapInArrow function of :func:`score_splits`: task indexes in, keys+outputs out."""
     out_names = list(keys) + [f.name for f in plan.spark_fields()]
     dtype = np.float32 if feature_dtype == "float" else np.float64
 
-    def score_file_indexes(batches: Any) -> Any:
+    def score_tasks(batches: Any) -> Any:
         import pyarrow as pa
 
-        model = worker_model(model_name, flavor, load_counter)
-        for ids in batches:
-            for i in ids.column(0).to_pylist():
-                for batch in read_file_batches(files[i], keys, features, batch_rows):
-                    n = batch.num_rows
-                    if n == 0:
-                        continue
-                    feats = [batch.column(len(keys) + j) for j in range(len(features))]
-                    pred = model.predict(arrow_to_matrix(feats, dtype, fill_value))
-                    arrays = [_as_type(batch.column(k), t) for k, t in enumerate(key_types)]
-                    for values, mask in plan.columns(pred).values():
-                        arrays.append(_arrow_column(pa, values, mask))
-                    yield pa.RecordBatch.from_arrays(arrays, names=out_names)
+        from airflow_provider_spark_predict.job.arrow_reader import read_batches
 
-    return score_file_indexes
+        model = worker_model(model_name, flavor, counters)
+        for ids in batches:
+            for t in ids.column(0).to_pylist():
+                for split in tasks[t]:
+                    for batch in read_batches(files[split.file], keys, features, batch_rows,
+                                              split.start, split.length):
+                        if batch.num_rows == 0:
+                            continue
+                        feats = [batch.column(len(keys) + j) for j in range(len(features))]
+                        pred = counters.predict(model, arrow_to_matrix(feats, dtype, fill_value))
+                        arrays = [_as_type(batch.column(k), kt) for k, kt in enumerate(key_types)]
+                        for values, mask in plan.columns(pred).values():
+                            arrays.append(_arrow_column(pa, values, mask))
+                        yield pa.RecordBatch.from_arrays(arrays, names=out_names)
+
+    return score_tasks
 
 
 def _as_type(array: Any, arrow_type: Any) -> Any:
     return array if array.type == arrow_type else array.cast(arrow_type)
 
 
-def read_file_batches(uri: str, keys: list[str], features: list[str], batch_rows: int) -> Any:
-    """Yield record batches of ``keys + features`` (in that order) of one parquet file, ``batch_rows`` at a
-    time, reading only those columns, single-threaded (the task owns one core).
-
-    Column names match case-insensitively, like Spark's parquet reader. A feature missing from the file
-    (schema evolution) is all null; a missing key is an error.
-
-    :param uri: file URI or local path (``file:``, ``hdfs:``, ``s3:``, ... as pyarrow's filesystems know it)
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from pyarrow import fs as pafs
-
-    if "://" in uri or uri.startswith("file:"):
-        if uri.startswith("file:") and not uri.startswith("file://"):
-            uri = "file://" + uri[len("file:"):]
-        filesystem, path = pafs.FileSystem.from_uri(uri)
-    else:
-        filesystem, path = pafs.LocalFileSystem(), uri
-    with filesystem.open_input_file(path) as fh:
-        pf = pq.ParquetFile(fh)
-        names = {n.lower(): n for n in pf.schema_arrow.names}
-        missing_keys = [k for k in keys if k.lower() not in names]
-        if missing_keys:
-            raise ValueError(f"input file {uri} has no key column(s) {missing_keys}")
-        wanted = keys + features
-        present = [names[c.lower()] for c in wanted if c.lower() in names]
-        read_cols = list(dict.fromkeys(present))
-        for batch in pf.iter_batches(batch_size=batch_rows, columns=read_cols, use_threads=False):
-            n = batch.num_rows
-            index = {name.lower(): j for j, name in enumerate(batch.schema.names)}
-            arrays = [
-                batch.column(index[c.lower()]) if c.lower() in index else pa.nulls(n, pa.float64())
-                for c in wanted
-            ]
-            yield pa.RecordBatch.from_arrays(arrays, names=[f"c{j}" for j in range(len(wanted))])
-
-
-def score_files(
+def score_splits(
     spark: Any,
     files: list[str],
+    tasks: list[list[Any]],
     *,
     key_fields: list[Any],
     model_name: str,
@@ -325,19 +295,20 @@ def score_files(
     feature_dtype: str,
     fill_value: float | None,
     plan: OutputPlan,
-    load_counter: Any,
+    counters: WorkerCounters,
     batch_rows: int,
-) -> tuple[Any, dict[str, Any]]:
-    """Score parquet files read by the Python workers themselves; Spark only distributes the file list.
+) -> Any:
+    """The ``map`` strategy with the ``pyarrow`` reader (:mod:`.arrow_reader`): Spark distributes the
+    tasks (lists of file splits), the Python workers read the parquet row groups themselves.
 
     Same output as ``score(reader.cast_features(df, ...), strategy="map", ...)`` for the rows of ``files``
-    (check :func:`files_unsupported_reason` first): features cast to ``feature_dtype`` (``float``: every
-    feature is float32 in the input; ``double``: every feature cast to float64), nulls -> NaN ->
-    ``fill_value``. One task per file; a Python worker holds one batch of ``batch_rows`` rows at a time
-    (plus pyarrow's read buffers of the current row group's pages).
+    (check :func:`arrow_reader.unsupported_reason` first): features cast to ``feature_dtype`` (``float``:
+    every feature is float32 in the input; ``double``: every feature cast to float64), nulls -> NaN ->
+    ``fill_value``.
 
     :param spark: the SparkSession
     :param files: the input files (e.g. ``df.inputFiles()`` of the partition's DataFrame)
+    :param tasks: :func:`arrow_reader.plan_tasks` over the files' sizes
     :param key_fields: Spark StructFields of the key columns (e.g. ``[df.schema[k] for k in keys]``)
     :param feature_dtype: ``float`` or ``double``, as :func:`reader.feature_dtype` decided
     :param batch_rows: rows per Arrow batch (:func:`batch_rows_for`)
@@ -347,14 +318,13 @@ def score_files(
 
     keys = [f.name for f in key_fields]
     schema = T.StructType(list(key_fields) + plan.spark_fields())
-    facts: dict[str, Any] = {"strategy": "files", "files": len(files)}
-    if not files:
-        return spark.createDataFrame([], schema), facts
+    if not tasks:
+        return spark.createDataFrame([], schema)
     key_types = [to_arrow_type(f.dataType) for f in key_fields]
-    fn = make_files_function(list(files), model_name, flavor, keys, key_types, features, feature_dtype,
-                             fill_value, plan, load_counter, batch_rows)
-    ids = spark.range(0, len(files), 1, numPartitions=len(files))
-    return ids.mapInArrow(fn, schema), facts
+    fn = make_split_function(list(files), tasks, model_name, flavor, keys, key_types, features, feature_dtype,
+                             fill_value, plan, counters, batch_rows)
+    ids = spark.range(0, len(tasks), 1, numPartitions=len(tasks))
+    return ids.mapInArrow(fn, schema)
 
 
 def _arrow_column(pa: Any, values: np.ndarray, mask: np.ndarray | None) -> Any:
@@ -374,17 +344,17 @@ def make_grouped_function(
     features: list[str],
     fill_value: float | None,
     plan: OutputPlan,
-    load_counter: Any,
+    counters: WorkerCounters,
 ) -> Any:
     """Return the applyInPandas function for the ``grouped`` strategy."""
 
     def score_group(pdf: Any) -> Any:
         import pandas as pd
 
-        model = worker_model(model_name, flavor, load_counter)
+        model = worker_model(model_name, flavor, counters)
         feats = [pdf[f].to_numpy() for f in features]
         dtype = np.float32 if all(f.dtype == np.float32 for f in feats) else np.float64
-        pred = model.predict(to_matrix(feats, len(pdf), dtype, fill_value))
+        pred = counters.predict(model, to_matrix(feats, len(pdf), dtype, fill_value))
         out = {k: pdf[k].to_numpy() for k in keys}
         for name, (values, mask) in plan.columns(pred).items():
             if values.ndim == 2:
@@ -418,7 +388,7 @@ def score(
     features: list[str],
     fill_value: float | None,
     plan: OutputPlan,
-    load_counter: Any,
+    counters: WorkerCounters,
     rows_in: int,
     num_groups: int | None = None,
     target_group_rows: int = 200_000,
@@ -429,7 +399,7 @@ def score(
 
     key_fields = [df.schema[k] for k in keys]
     schema = T.StructType(key_fields + plan.spark_fields())
-    args = (model_name, flavor, keys, features, fill_value, plan, load_counter)
+    args = (model_name, flavor, keys, features, fill_value, plan, counters)
     if strategy == "map":
         return df.mapInArrow(make_map_function(*args), schema), {"strategy": "map"}
     n = group_count(rows_in, num_groups, target_group_rows)

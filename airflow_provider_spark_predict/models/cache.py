@@ -6,7 +6,9 @@ every task. A module that executors *import* (this one, shipped with ``--py-file
 environment) keeps its globals for the life of the Python worker, and Spark reuses workers across tasks
 (``spark.python.worker.reuse``, on by default). The key includes the file's size and mtime, so a
 different file at the same path is reloaded. ``load_count()`` lets the run report say how many loads
-actually happened.
+actually happened. After a load, freed heap is handed back to the OS (``malloc_trim``): parsing a large
+model file (an XGBoost JSON model of 1,700 trees) leaves over 100 MB of freed but resident memory in
+every worker otherwise.
 """
 
 from __future__ import annotations
@@ -39,7 +41,18 @@ def get_model(path: str, flavor: str = "auto") -> ModelAdapter:
             model = load_model(path, flavor)
             _models[key] = model
             _loads += 1
+            release_free_memory()
     return model
+
+
+def release_free_memory() -> None:
+    """Return freed heap pages to the OS (glibc ``malloc_trim``); does nothing where that is missing."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def load_count() -> int:

@@ -62,7 +62,9 @@ class SparkPredictOperator(BaseOperator):
     :param probability_column: all class probabilities as ``array<double>`` (``None`` to omit)
     :param label_column: business label of the predicted class (needs ``label_mapping``)
     :param label_mapping: class -> business name
-    :param strategy: ``map`` (default, no shuffle), ``grouped``, or ``files`` (experimental, see README)
+    :param strategy: ``map`` (default, no shuffle) or ``grouped`` (see README)
+    :param reader: ``map`` only: ``auto`` (default: the Python workers read plain parquet partitions with
+        pyarrow, else Spark reads), ``spark`` or ``pyarrow`` (see README)
     :param batch_rows: Arrow batch rows (default: from the row width)
     :param num_groups: grouped strategy: number of groups (default: rows / target_group_rows)
     :param target_group_rows: grouped strategy: rows per group
@@ -131,6 +133,7 @@ class SparkPredictOperator(BaseOperator):
         label_column: str | None = None,
         label_mapping: dict[Any, str] | None = None,
         strategy: str = "map",
+        reader: str = "auto",
         batch_rows: int | None = None,
         num_groups: int | None = None,
         target_group_rows: int = 200_000,
@@ -171,6 +174,7 @@ class SparkPredictOperator(BaseOperator):
         self.label_column = label_column
         self.label_mapping = label_mapping
         self.strategy = strategy
+        self.reader = reader
         self.batch_rows = batch_rows
         self.num_groups = num_groups
         self.target_group_rows = target_group_rows
@@ -224,6 +228,7 @@ class SparkPredictOperator(BaseOperator):
             ),
             strategy=StrategySpec(
                 name=self.strategy,
+                reader=self.reader,
                 batch_rows=self.batch_rows,
                 num_groups=self.num_groups,
                 target_group_rows=self.target_group_rows,

@@ -55,28 +55,45 @@ def test_path_output_with_grouped_strategy_and_rerun(tmp_path, monkeypatch):
     assert any(k.startswith("superseded-") for k in kept)
 
 
-def test_files_strategy_reads_the_partition_files_in_python_workers(tmp_path, monkeypatch):
+def test_map_reads_parquet_partitions_with_pyarrow_by_default_and_spark_on_request(tmp_path, monkeypatch):
     import xgboost as xgb
 
+    from airflow_provider_spark_predict.exceptions import SparkPredictError
     from airflow_provider_spark_predict.operators.predict import SparkPredictOperator
 
     home = str(tmp_path / "home")
     monkeypatch.setenv("SPARK_PREDICT_HOME", home)
     generate_demo(home, ["2026-01-01", "2026-01-02"], 1000)
     model = os.path.join(home, "models", "user_class_xgb.json")
-    report = SparkPredictOperator(
-        task_id="score", model=model, input_table="demo.user_features", input_partition={"dt": "2026-01-02"},
-        keys=["pin"], output_table="demo.scores_files", output_partition={"dt": "2026-01-02"},
-        strategy="files", fill_value=999999.0,
-    ).execute({"ti": None})
-    assert report["strategy"]["strategy"] == "files" and report["strategy"]["files"] >= 1
-    assert report["published"] and report["rows_in"] == report["rows_out"] == 1000  # only the one partition
+
+    def run(table, **kw):
+        return SparkPredictOperator(
+            task_id="score", model=model, input_table="demo.user_features", input_partition={"dt": "2026-01-02"},
+            keys=["pin"], output_table=table, output_partition={"dt": "2026-01-02"}, fill_value=999999.0, **kw,
+        ).execute({"ti": None})
 
     inp = read_folder(os.path.join(home, "warehouse", "demo.db", "user_features", "dt=2026-01-02"))
     booster = xgb.Booster()
     booster.load_model(model)
     x = inp[list(booster.feature_names)].to_numpy(dtype=np.float32)
     probs = booster.inplace_predict(np.where(np.isnan(x), np.float32(999999.0), x))
-    got = read_folder(report["version_path"]).set_index("pin").loc[inp["pin"]]
-    np.testing.assert_array_equal(got["prediction"].to_numpy(), probs.argmax(axis=1))
-    np.testing.assert_allclose(got["score"].to_numpy(), probs.max(axis=1), rtol=1e-6)
+
+    by_reader = {}
+    for reader, table in (("auto", "demo.scores_pyarrow"), ("spark", "demo.scores_spark")):
+        report = run(table, reader=reader)
+        assert report["published"] and report["rows_in"] == report["rows_out"] == 1000  # only the one partition
+        got = read_folder(report["version_path"]).set_index("pin").loc[inp["pin"]]
+        np.testing.assert_array_equal(got["prediction"].to_numpy(), probs.argmax(axis=1))
+        np.testing.assert_allclose(got["score"].to_numpy(), probs.max(axis=1), rtol=1e-6)
+        by_reader[reader] = (report["strategy"], got)
+    auto, spark = by_reader["auto"][0], by_reader["spark"][0]
+    assert auto["strategy"] == "map" and auto["reader"] == "pyarrow" and auto["files"] >= 1 and auto["tasks"] >= 1
+    assert spark["strategy"] == "map" and spark["reader"] == "spark" and "reader_reason" not in spark
+    np.testing.assert_array_equal(by_reader["auto"][1]["score"].to_numpy(), by_reader["spark"][1]["score"].to_numpy())
+
+    # a filter cannot be applied by the pyarrow reader: "auto" falls back to Spark and says why ...
+    filtered = run("demo.scores_filtered", input_filter="pin <> 'nobody'")
+    assert filtered["strategy"]["reader"] == "spark" and "filter" in filtered["strategy"]["reader_reason"]
+    # ... and an explicit reader="pyarrow" fails, naming the reason, before anything is written
+    with pytest.raises(SparkPredictError, match="reader='pyarrow' is not possible.*filter"):
+        run("demo.scores_filtered_pa", input_filter="pin <> 'nobody'", reader="pyarrow")

@@ -1,0 +1,205 @@
+"""The ``pyarrow`` reader of the ``map`` strategy: Python workers read the input parquet files themselves.
+
+Why: with Spark's reader, the JVM decodes the parquet pages into rows and converts every feature column
+of every row back to Arrow for the Python worker. On wide inputs (100 float features) that costs more
+CPU than a fast model, and on a 2-core executor it runs on the same cores as the model. Here Spark only
+plans and distributes *splits* (byte ranges of the input files, packed into tasks the way Spark packs
+``FilePartition``\\ s); each Python worker opens its files with pyarrow, reads only the key and feature
+columns of the row groups whose middle falls in its byte range (the rule of Spark's parquet reader, so
+every row group is read exactly once however the files are cut), and hands back only keys + outputs.
+
+Used only when it gives the same rows and values as Spark's read + ``reader.cast_features``: a plain
+parquet partition (no query, no filter), numeric/boolean features, plain key columns
+(:func:`unsupported_reason`), and a probe task that opens one file with pyarrow on an executor succeeds
+(:func:`probe`: e.g. executors without libhdfs/``CLASSPATH`` for ``hdfs://``).
+
+Memory of a Python worker: one row group of the selected columns, decoded (read whole, then sliced into
+``batch_rows`` batches; a row group larger than :data:`WHOLE_ROW_GROUP_BYTES` is streamed in batches),
+plus one batch's feature matrix, whatever the partition size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+#: a row group whose selected columns decode to more than this is streamed batch by batch, not read whole
+WHOLE_ROW_GROUP_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Split:
+    """A byte range of one input file; its rows are the row groups whose middle byte is in the range.
+
+    :param file: index in the job's file list
+    :param start: first byte
+    :param length: number of bytes
+    """
+
+    file: int
+    start: int
+    length: int
+
+
+def unsupported_reason(types: dict[str, str], keys: list[str], features: list[str]) -> str | None:
+    """Why the pyarrow reader cannot replace Spark's read for these columns (``None``: it can).
+
+    Reading the files in the Python workers gives the same values as ``reader.cast_features`` only when
+    every feature is numeric or boolean (no ``try_cast`` of strings) and keys are plain columns of the files
+    (not partition columns, which live in the folder names).
+
+    :param types: ``dict(df.dtypes)`` of the input DataFrame read by Spark
+    :param keys: key columns
+    :param features: feature columns
+    """
+    from airflow_provider_spark_predict.job.reader import NUMERIC_TYPES
+
+    bad = [f for f in features if types.get(f) not in NUMERIC_TYPES]
+    if bad:
+        return f"feature column(s) {bad[:5]} are not numeric/boolean"
+    odd_keys = [k for k in keys if types.get(k) is None or types[k].startswith(("struct", "map", "array"))]
+    if odd_keys:
+        return f"key column(s) {odd_keys} are missing or nested"
+    return None
+
+
+def plan_tasks(sizes: list[int], max_partition_bytes: int, open_cost: int, parallelism: int) -> list[list[Split]]:
+    """Cut the files into splits and pack the splits into tasks, like Spark's ``FilePartition`` planning.
+
+    ``max_split = min(max_partition_bytes, max(open_cost, total / parallelism))`` with
+    ``total = sum(size + open_cost)``; every file is cut into ranges of ``max_split`` bytes; the ranges,
+    largest first, fill a task until the next one would exceed ``max_split`` (each range also counts
+    ``open_cost``). Small inputs still get about ``parallelism`` tasks; big files get many.
+
+    :param sizes: byte size of each input file (``Split.file`` indexes this list)
+    :param max_partition_bytes: ``spark.sql.files.maxPartitionBytes``
+    :param open_cost: ``spark.sql.files.openCostInBytes``
+    :param parallelism: ``sparkContext.defaultParallelism``
+    """
+    total = sum(s + open_cost for s in sizes)
+    max_split = max(1, min(max_partition_bytes, max(open_cost, total // max(1, parallelism))))
+    splits = [Split(i, start, min(max_split, size - start))
+              for i, size in enumerate(sizes) for start in range(0, size, max_split)]
+    splits.sort(key=lambda s: (-s.length, s.file, s.start))
+    tasks: list[list[Split]] = []
+    current: list[Split] = []
+    current_size = 0
+    for s in splits:
+        if current and current_size + s.length > max_split:
+            tasks.append(current)
+            current, current_size = [], 0
+        current.append(s)
+        current_size += s.length + open_cost
+    if current:
+        tasks.append(current)
+    return tasks
+
+
+def row_groups_in_range(metadata: Any, start: int, length: int) -> list[int]:
+    """Indexes of the row groups whose middle byte lies in ``[start, start + length)``.
+
+    A row group starts at its first column chunk's dictionary page (or first data page) and spans the
+    compressed size of its column chunks; splits that cover a file without overlap thus select every
+    row group exactly once.
+
+    :param metadata: ``pyarrow.parquet.FileMetaData``
+    """
+    picked = []
+    for i in range(metadata.num_row_groups):
+        rg = metadata.row_group(i)
+        begin, size = None, 0
+        for j in range(rg.num_columns):
+            c = rg.column(j)
+            first = c.data_page_offset
+            if c.has_dictionary_page and c.dictionary_page_offset:
+                first = min(first, c.dictionary_page_offset)
+            begin = first if begin is None else min(begin, first)
+            size += c.total_compressed_size
+        mid = (begin or 0) + size // 2
+        if start <= mid < start + length:
+            picked.append(i)
+    return picked
+
+
+def open_file(uri: str) -> Any:
+    """Open ``uri`` (``file:``, ``hdfs://``, ``s3://``... as pyarrow's filesystems know it, or a local
+    path) for random access."""
+    from pyarrow import fs as pafs
+
+    if "://" in uri or uri.startswith("file:"):
+        if uri.startswith("file:") and not uri.startswith("file://"):
+            uri = "file://" + uri[len("file:"):]
+        filesystem, path = pafs.FileSystem.from_uri(uri)
+    else:
+        filesystem, path = pafs.LocalFileSystem(), uri
+    return filesystem.open_input_file(path)
+
+
+def read_batches(uri: str, keys: list[str], features: list[str], batch_rows: int,
+                 start: int = 0, length: int | None = None) -> Any:
+    """Yield record batches of ``keys + features`` (in that order, named ``c0, c1, ...``) of the row groups
+    of ``uri`` selected by the byte range (the whole file by default), at most ``batch_rows`` rows each,
+    reading only those columns, single-threaded (the task owns one core).
+
+    Column names match case-insensitively, like Spark's parquet reader. A feature missing from the file
+    (schema evolution) is all null; a missing key is an error naming the file.
+
+    :param uri: file URI or local path
+    :param batch_rows: rows per batch
+    :param start: first byte of the split
+    :param length: bytes of the split; ``None``: to the end of the file
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with open_file(uri) as fh:
+        pf = pq.ParquetFile(fh)
+        names = {n.lower(): n for n in pf.schema_arrow.names}
+        missing_keys = [k for k in keys if k.lower() not in names]
+        if missing_keys:
+            raise ValueError(f"input file {uri} has no key column(s) {missing_keys}")
+        wanted = keys + features
+        read_cols = list(dict.fromkeys(names[c.lower()] for c in wanted if c.lower() in names))
+        md = pf.metadata
+        groups = range(md.num_row_groups) if length is None else row_groups_in_range(md, start, length)
+        selected = set(read_cols)
+        for g in groups:
+            rg = md.row_group(g)
+            decoded = sum(rg.column(j).total_uncompressed_size for j in range(rg.num_columns)
+                          if rg.column(j).path_in_schema in selected)
+            if decoded <= WHOLE_ROW_GROUP_BYTES:  # one read of the row group, sliced without copies
+                parts = pf.read_row_group(g, columns=read_cols, use_threads=False).to_batches(batch_rows)
+            else:
+                parts = pf.iter_batches(batch_size=batch_rows, row_groups=[g], columns=read_cols,
+                                        use_threads=False)
+            for batch in parts:
+                n = batch.num_rows
+                index = {name.lower(): j for j, name in enumerate(batch.schema.names)}
+                arrays = [batch.column(index[c.lower()]) if c.lower() in index else pa.nulls(n, pa.float64())
+                          for c in wanted]
+                yield pa.RecordBatch.from_arrays(arrays, names=[f"c{j}" for j in range(len(wanted))])
+
+
+def probe(spark: Any, uri: str) -> str | None:
+    """Open ``uri``'s parquet footer with pyarrow in one executor Python worker.
+
+    :return: ``None`` when it works, else the worker's error line (the reason to use Spark's reader)
+    """
+
+    def open_footer(batches: Any) -> Any:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        for _ in batches:
+            pass
+        try:
+            with open_file(uri) as fh:
+                pq.ParquetFile(fh).metadata  # noqa: B018 - reading the footer is the probe
+            error = ""
+        except Exception as err:  # noqa: BLE001 - any failure means "use Spark's reader"
+            error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:500]
+        yield pa.RecordBatch.from_arrays([pa.array([error])], names=["error"])
+
+    rows = spark.range(0, 1, 1, numPartitions=1).mapInArrow(open_footer, "error string").collect()
+    error = rows[0]["error"] if rows else "the probe task returned nothing"
+    return error or None
