@@ -208,7 +208,7 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
         plan = scoring.OutputPlan(spec.outputs, classes)
         files, tasks, reader_facts = choose_reader(spark, spec, df, features, fs)
-        if reader_facts["reader"] == "pyarrow":
+        if reader_facts.get("reader") == "pyarrow":
             scored = scoring.score_splits(
                 spark, files, tasks, key_fields=[feats.schema[k] for k in spec.keys], model_name=model_name,
                 flavor=flavor, features=features, feature_dtype=dtype, fill_value=spec.fill_value, plan=plan,
