@@ -221,7 +221,7 @@ class Bench:
                     types = dict(df.dtypes)
                     assert arrow_reader.unsupported_reason(types, KEYS, self.features) is None
                     files = sorted(df.inputFiles())
-                    probe_error = arrow_reader.probe(spark, files[0])
+                    probe_error = arrow_reader.probe(spark, files[0], KEYS)
                     assert probe_error is None, probe_error
                     conf = spark.conf
                     tasks = arrow_reader.plan_tasks(

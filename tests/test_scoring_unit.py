@@ -265,3 +265,34 @@ def test_conf_bytes():
 
     assert conf_bytes("134217728b") == 134217728 == conf_bytes("128m") == conf_bytes("128MB")
     assert conf_bytes("4k") == 4096 and conf_bytes("1g") == 2**30 and conf_bytes("12345") == 12345
+
+
+def test_pyarrow_inputs_refuses_partition_columns_queries_and_other_formats():
+    """``pyarrow_inputs`` decides from the spec and the DataFrame's column types; a small stand-in for the
+    DataFrame (``dtypes`` and ``inputFiles()``) is enough, Spark's side is covered by the integration test."""
+    from airflow_provider_spark_predict.job.main import pyarrow_inputs
+    from airflow_provider_spark_predict.spec import ScoringSpec
+
+    class Frame:
+        dtypes = [("pin", "string"), ("dt", "string"), ("a", "float")]
+
+        def inputFiles(self) -> list[str]:  # noqa: N802 - Spark's name
+            return ["file:/d/dt=1/b.parquet", "file:/d/dt=1/a.parquet"]
+
+    def spec(**overrides):
+        base = {"model": {"uri": "file:/m.json", "flavor": "xgboost"}, "keys": ["pin"], "features": ["a"],
+                "input": {"path": "file:/d", "partition": {"dt": "1"}},
+                "output": {"path": "file:/o", "partition": {"dt": "1"}}}
+        base.update(overrides)
+        return ScoringSpec.from_dict(base)
+
+    assert pyarrow_inputs(None, spec(), Frame(), ["a"]) == (
+        ["file:/d/dt=1/a.parquet", "file:/d/dt=1/b.parquet"], None)
+    files, reason = pyarrow_inputs(None, spec(keys=["pin", "dt"]), Frame(), ["a"])
+    assert files == [] and "partition columns" in reason and "dt" in reason
+    files, reason = pyarrow_inputs(None, spec(input={"path": "file:/d", "partition": {"dt": "1"},
+                                                     "filter": "a > 0"}), Frame(), ["a"])
+    assert files == [] and "filter" in reason
+    files, reason = pyarrow_inputs(None, spec(input={"path": "file:/d", "partition": {"dt": "1"},
+                                                     "format": "orc"}), Frame(), ["a"])
+    assert files == [] and "orc" in reason

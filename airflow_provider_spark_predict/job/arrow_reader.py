@@ -180,9 +180,11 @@ def read_batches(uri: str, keys: list[str], features: list[str], batch_rows: int
                 yield pa.RecordBatch.from_arrays(arrays, names=[f"c{j}" for j in range(len(wanted))])
 
 
-def probe(spark: Any, uri: str) -> str | None:
+def probe(spark: Any, uri: str, columns: list[str] | None = None) -> str | None:
     """Open ``uri``'s parquet footer with pyarrow in one executor Python worker.
 
+    :param uri: one input file
+    :param columns: columns the file must hold (the keys; a missing feature reads as null, like Spark)
     :return: ``None`` when it works, else the worker's error line (the reason to use Spark's reader)
     """
 
@@ -194,8 +196,9 @@ def probe(spark: Any, uri: str) -> str | None:
             pass
         try:
             with open_file(uri) as fh:
-                pq.ParquetFile(fh).metadata  # noqa: B018 - reading the footer is the probe
-            error = ""
+                names = {n.lower() for n in pq.ParquetFile(fh).schema_arrow.names}
+            missing = [c for c in columns or [] if c.lower() not in names]
+            error = f"column(s) {missing[:5]} are not in the file" if missing else ""
         except Exception as err:  # noqa: BLE001 - any failure means "use Spark's reader"
             error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:500]
         yield pa.RecordBatch.from_arrays([pa.array([error])], names=["error"])

@@ -105,6 +105,10 @@ def pyarrow_inputs(spark: Any, spec: ScoringSpec, df: Any, features: list[str]) 
     reason = arrow_reader.unsupported_reason(dict(df.dtypes), spec.keys, features)
     if reason is not None:
         return [], reason
+    partition_cols = {c.lower() for c in spec.input.partition}
+    in_folder_names = [c for c in [*spec.keys, *features] if c.lower() in partition_cols]
+    if in_folder_names:
+        return [], f"column(s) {in_folder_names} are partition columns (folder names), not in the files"
     if not spec.input.table:
         return sorted(df.inputFiles()), None
     location = writer.partition_location(spark, spec.input.table, spec.input.partition)
@@ -129,9 +133,9 @@ def choose_reader(spark: Any, spec: ScoringSpec, df: Any, features: list[str], f
         return [], [], {"reader": "spark"}
     files, reason = pyarrow_inputs(spark, spec, df, features)
     if reason is None and files:
-        reason = arrow_reader.probe(spark, files[0])
+        reason = arrow_reader.probe(spark, files[0], spec.keys)
         if reason is not None:
-            reason = f"pyarrow cannot open {files[0]} on an executor ({reason})"
+            reason = f"the pyarrow probe of {files[0]} on an executor failed: {reason}"
     if reason is not None:
         if wanted == "pyarrow":
             raise InputError(f"reader='pyarrow' is not possible for {spec.input.describe()}: {reason}")
