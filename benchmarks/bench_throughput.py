@@ -15,7 +15,8 @@ XGBoost 17 classes x 100 rounds, depth 6. Variants, interleaved (the order rotat
 * every Spark variant writes with ``df.write.parquet`` like ``writer.write_version``.
 
 Every Spark variant includes read + score + write (and ``df.count()`` for ours, as the job does); the
-session start is excluded. Each run ships the model under a fresh file name, so every run pays its
+session start is excluded. Every Spark variant starts in a new SparkContext (fresh Python daemon and
+workers, started before the clock), so no variant's peak RSS includes workers grown by another. Each run ships the model under a fresh file name, so every run pays its
 model loads like a new job. CPU seconds = driver process tree (driver Python, JVM, Python daemon and
 workers, reaped children included) via psutil; peak RSS = largest single Python worker, sampled every
 250 ms. Every variant's output is compared row by row with ``model``: predicted class identical, score
@@ -333,17 +334,28 @@ def main() -> int:
 
     from pyspark.sql import SparkSession
 
+    def fresh_session() -> Any:
+        """A new SparkContext (same JVM) with a started Python daemon: stopping the previous context
+        stops its Python daemon and workers, so no variant runs in workers another variant grew (worker
+        reuse would otherwise carry e.g. the origin's per-group pandas memory into the next variant's
+        peak RSS), and every variant starts like a new job."""
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            active.stop()
+        session = (SparkSession.builder.master(f"local[{CORES}]").appName("bench-throughput")
+                   .config("spark.ui.enabled", "false").config("spark.driver.memory", "4g")
+                   .config("spark.sql.shuffle.partitions", str(CORES * 4))
+                   .config("spark.sql.warehouse.dir", str(work / "warehouse")).getOrCreate())
+        session.sparkContext.setLogLevel("ERROR")
+        session.range(10).mapInArrow(lambda it: it, "id long").count()  # start the Python daemon (excluded)
+        return session
+
     t0 = time.monotonic()
-    spark = (SparkSession.builder.master(f"local[{CORES}]").appName("bench-throughput")
-             .config("spark.ui.enabled", "false").config("spark.driver.memory", "4g")
-             .config("spark.sql.shuffle.partitions", str(CORES * 4))
-             .config("spark.sql.warehouse.dir", str(work / "warehouse")).getOrCreate())
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = fresh_session()
     session_s = time.monotonic() - t0
     pins, x = load_matrix(paths["data"])
     print(f"session {session_s:.1f}s (excluded); {len(pins)} rows x {x.shape[1]} features in memory", flush=True)
     bench = Bench(spark, paths, args.rows, work)
-    spark.range(10).mapInArrow(lambda it: it, "id long").count()  # start the Python daemon (excluded)
 
     runs: list[dict[str, Any]] = []
     probs = None
@@ -358,6 +370,7 @@ def main() -> int:
                 probs = p if probs is None else probs
                 res["verify"] = {"ok": bool(np.array_equal(p, probs))}
             else:
+                bench.spark = spark = fresh_session()
                 res, out = bench.run_spark(v)
                 res["verify"] = verify(out, pins, probs)
                 shutil.rmtree(out, ignore_errors=True)
