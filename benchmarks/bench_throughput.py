@@ -5,16 +5,20 @@ XGBoost 17 classes x 100 rounds, depth 6. Variants, interleaved (the order rotat
 
 * ``model``: the model's own ``inplace_predict`` on the in-memory float32 numpy matrix, 1 thread
   (the reference for speed and for the predictions);
+* ``model_2p``: the same predict in two processes at once, half of the rows each: how fast the model
+  itself is per core when both cores are busy (shared caches, memory bandwidth), the ceiling of every
+  2-core variant below;
 * ``origin_N``: the origin's approach: ``groupBy(ceil(rand()*N))`` + ``applyInPandas`` whose function loads
   the model from the shipped file on every call (every group) and predicts with ``inplace_predict``;
 * ``map``: this project's default, the ``map`` strategy with the reader ``auto``, which here picks
-  ``pyarrow`` like ``job/main.py`` does (probe task, ``arrow_reader.plan_tasks`` over the input files,
+  ``pyarrow`` like ``job/main.py`` does (``arrow_reader.read_footers``: one job that opens every file's
+  footer on the executors and counts the rows, ``arrow_reader.plan_tasks`` over the input files,
   ``scoring.score_splits``: the Python workers read the parquet row groups themselves);
 * ``map_spark`` / ``grouped``: ``scoring.score(...)`` on ``spark.read.parquet`` + ``reader.cast_features``
   (the ``map`` strategy with ``reader="spark"``, and the grouped strategy);
 * every Spark variant writes with ``df.write.parquet`` like ``writer.write_version``.
 
-Every Spark variant includes read + score + write (and ``df.count()`` for ours, as the job does); the
+Every Spark variant includes read + score + write (and the row count for ours, as the job does); the
 session start is excluded. Every Spark variant starts in a new SparkContext (fresh Python daemon and
 workers, started before the clock), so no variant's peak RSS includes workers grown by another. Each run ships the model under a fresh file name, so every run pays its
 model loads like a new job. CPU seconds = driver process tree (driver Python, JVM, Python daemon and
@@ -154,6 +158,51 @@ def run_model(x: np.ndarray, model_path: str) -> tuple[dict[str, Any], np.ndarra
     return {"wall_s": wall, "cpu_s": cpu, "cores": 1, "model_loads": 1, "peak_worker_rss_mb": None}, probs
 
 
+def _predict_half(model_path: str, part: str, barrier: Any, queue: Any) -> None:
+    """Child process of :func:`run_model_2proc`: predict one half of the rows, 1 thread, timed after a
+    barrier so both halves run at the same time."""
+    import xgboost as xgb
+
+    x = np.load(part)
+    booster = xgb.Booster()
+    booster.load_model(model_path)
+    booster.set_param({"nthread": 1})
+    booster.inplace_predict(x[:100], validate_features=False)
+    barrier.wait()
+    c0, t0 = time.process_time(), time.monotonic()
+    probs = booster.inplace_predict(x, validate_features=False)
+    wall, cpu = time.monotonic() - t0, time.process_time() - c0
+    np.save(part + ".probs.npy", probs)
+    queue.put((wall, cpu))
+
+
+def run_model_2proc(x: np.ndarray, model_path: str, work: Path) -> tuple[dict[str, Any], np.ndarray]:
+    """The model's own predict in two processes at once (1 thread each, half the rows each): the per-core
+    speed the model itself keeps when both cores are busy (shared caches and memory bandwidth), i.e. the
+    ceiling of any 2-core Spark variant. Wall = the slower half."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    parts = []
+    for i, half in enumerate(np.array_split(x, CORES)):
+        parts.append(str(work / f"half_{i}.npy"))
+        work.mkdir(parents=True, exist_ok=True)
+        np.save(parts[-1], half)
+    barrier, queue = ctx.Barrier(CORES), ctx.Queue()
+    procs = [ctx.Process(target=_predict_half, args=(model_path, p, barrier, queue)) for p in parts]
+    for p in procs:
+        p.start()
+    got = [queue.get(timeout=1800) for _ in procs]
+    for p in procs:
+        p.join()
+    probs = np.concatenate([np.load(part + ".probs.npy") for part in parts])
+    for part in parts:
+        os.remove(part)
+        os.remove(part + ".probs.npy")
+    return {"wall_s": max(w for w, _ in got), "cpu_s": sum(c for _, c in got), "cores": CORES,
+            "model_loads": CORES, "peak_worker_rss_mb": None}, probs
+
+
 def origin_function(model_name: str, features: list[str], counter: Any) -> Any:
     def predict_group(pdf: Any) -> Any:
         import pandas as pd
@@ -216,14 +265,13 @@ class Bench:
                 scored = (df.groupBy(F.ceil(F.rand() * n).alias("g"))
                           .applyInPandas(origin_function(name, self.features, counters.loads), schema))
             else:
-                rows_in = df.count()
                 dtype = reader.feature_dtype(df, self.features)
                 if variant == "map":  # the default reader "auto" picks pyarrow here (as job/main.py does)
                     types = dict(df.dtypes)
                     assert arrow_reader.unsupported_reason(types, KEYS, self.features) is None
                     files = sorted(df.inputFiles())
-                    probe_error = arrow_reader.probe(spark, files[0], KEYS)
-                    assert probe_error is None, probe_error
+                    footer_error, rows_in = arrow_reader.read_footers(spark, files, KEYS)  # replaces df.count()
+                    assert footer_error is None and rows_in == self.rows, (footer_error, rows_in)
                     conf = spark.conf
                     tasks = arrow_reader.plan_tasks(
                         [os.path.getsize(f.removeprefix("file:")) for f in files],
@@ -236,6 +284,7 @@ class Bench:
                         plan=plan, counters=counters, batch_rows=batch_rows)
                     facts = {"reader": "pyarrow", "files": len(files), "tasks": len(tasks)}
                 else:
+                    rows_in = df.count()
                     feats = reader.cast_features(df, KEYS, self.features, dtype, "fill", None, "bench input")
                     scored, facts = scoring.score(
                         feats, strategy="map" if variant == "map_spark" else variant, model_name=name,
@@ -368,6 +417,9 @@ def main() -> int:
             if v == "model":
                 res, p = run_model(x, paths["model"])
                 probs = p if probs is None else probs
+                res["verify"] = {"ok": bool(np.array_equal(p, probs))}
+            elif v == "model_2p":
+                res, p = run_model_2proc(x, paths["model"], work / "halves")
                 res["verify"] = {"ok": bool(np.array_equal(p, probs))}
             else:
                 bench.spark = spark = fresh_session()

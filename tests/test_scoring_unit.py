@@ -296,3 +296,31 @@ def test_pyarrow_inputs_refuses_partition_columns_queries_and_other_formats():
     files, reason = pyarrow_inputs(None, spec(input={"path": "file:/d", "partition": {"dt": "1"},
                                                      "format": "orc"}), Frame(), ["a"])
     assert files == [] and "orc" in reason
+
+
+def test_arrow_to_matrix_builds_in_a_reused_buffer_when_it_fits():
+    arrays = [pa.array([1.0, None, 3.0], pa.float32()), pa.array([4.0, 5.0, None], pa.float32())]
+    fresh = scoring.arrow_to_matrix(arrays, np.float32, None)
+    buffer = np.full(10, 7.0, dtype=np.float32)
+    x = scoring.arrow_to_matrix(arrays, np.float32, None, buffer)
+    assert np.shares_memory(x, buffer) and x.shape == (3, 2) and x.flags.c_contiguous
+    np.testing.assert_array_equal(x, fresh)  # NaN positions equal too
+    y = scoring.arrow_to_matrix([a.slice(1) for a in arrays], np.float32, 0.0, buffer)  # smaller batch
+    np.testing.assert_array_equal(y, [[0.0, 5.0], [3.0, 0.0]])
+    small = np.empty(3, dtype=np.float32)  # too small, or another dtype: a fresh matrix
+    assert not np.shares_memory(scoring.arrow_to_matrix(arrays, np.float32, None, small), small)
+    assert not np.shares_memory(scoring.arrow_to_matrix(arrays, np.float64, None, buffer), buffer)
+
+
+@pytest.mark.parametrize("env, expected", [({}, "system"), ({"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}, "mimalloc")])
+def test_system_allocator_unless_the_user_chose_a_pool(env, expected):
+    import os
+    import subprocess
+    import sys
+
+    code = ("import pyarrow as pa; from airflow_provider_spark_predict.job import arrow_reader; "
+            "arrow_reader.use_system_allocator(); print(pa.default_memory_pool().backend_name)")
+    clean = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    out = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == expected

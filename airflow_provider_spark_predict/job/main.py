@@ -14,6 +14,7 @@ import re
 import sys
 import time
 import traceback
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,36 +121,50 @@ def pyarrow_inputs(spark: Any, spec: ScoringSpec, df: Any, features: list[str]) 
         return [], f"the partition folder is not readable as parquet ({str(err).splitlines()[0][:200]})"
 
 
-def choose_reader(spark: Any, spec: ScoringSpec, df: Any, features: list[str], fs: HadoopFS) -> tuple[
-        list[str], list[list[arrow_reader.Split]], dict[str, Any]]:
-    """Decide who reads the input of the ``map`` strategy (see :class:`StrategySpec`).
+@dataclass
+class ReaderChoice:
+    """Who reads the input of the ``map`` strategy (see :class:`StrategySpec`).
 
-    :return: files and tasks for the ``pyarrow`` reader (both empty for Spark's reader) and report facts
+    :param files: input files for the ``pyarrow`` reader (empty for Spark's reader)
+    :param tasks: their splits packed into tasks
+    :param facts: report facts (``reader``, ``reader_reason``, ``files``, ``tasks``)
+    :param rows: the input's row count from the parquet footers (``pyarrow``), else ``None``
     """
+
+    files: list[str] = field(default_factory=list)
+    tasks: list[list[arrow_reader.Split]] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    rows: int | None = None
+
+
+def choose_reader(spark: Any, spec: ScoringSpec, df: Any, features: list[str], fs: HadoopFS) -> ReaderChoice:
+    """Decide who reads the input of the ``map`` strategy; for ``pyarrow``, one Spark job opens every
+    input file's footer on the executors, which also gives the row count (no ``df.count()``)."""
     wanted = spec.strategy.reader
     if spec.strategy.name != "map":
-        return [], [], {}
+        return ReaderChoice()
     if wanted == "spark":
-        return [], [], {"reader": "spark"}
+        return ReaderChoice(facts={"reader": "spark"})
     files, reason = pyarrow_inputs(spark, spec, df, features)
-    if reason is None and files:
-        reason = arrow_reader.probe(spark, files[0], spec.keys)
+    rows = 0
+    if reason is None:
+        reason, rows = arrow_reader.read_footers(spark, files, spec.keys)
         if reason is not None:
-            reason = f"the pyarrow probe of {files[0]} on an executor failed: {reason}"
+            reason = f"pyarrow on an executor cannot read the input files ({reason})"
     if reason is not None:
         if wanted == "pyarrow":
             raise InputError(f"reader='pyarrow' is not possible for {spec.input.describe()}: {reason}")
         log(f"reader: spark ({reason})")
-        return [], [], {"reader": "spark", "reader_reason": reason}
+        return ReaderChoice(facts={"reader": "spark", "reader_reason": reason})
     conf = spark.conf
     tasks = arrow_reader.plan_tasks(
         fs.file_sizes(files),
         max_partition_bytes=conf_bytes(conf.get("spark.sql.files.maxPartitionBytes", "128m")),
         open_cost=conf_bytes(conf.get("spark.sql.files.openCostInBytes", "4m")),
         parallelism=spark.sparkContext.defaultParallelism,
-    )
+    ) if files else []
     log(f"reader: pyarrow in the Python workers, {len(files)} input files in {len(tasks)} tasks")
-    return files, tasks, {"reader": "pyarrow", "files": len(files), "tasks": len(tasks)}
+    return ReaderChoice(files, tasks, {"reader": "pyarrow", "files": len(files), "tasks": len(tasks)}, rows)
 
 
 def conf_bytes(value: str) -> int:
@@ -186,9 +201,10 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
     what = f"input {spec.input.describe()}"
     df = reader.read_input(spark, spec.input)
     reader.check_columns(df, spec.keys, features, what)
-    rows_in = df.count()
+    choice = ReaderChoice() if native else choose_reader(spark, spec, df, features, fs)
+    rows_in = choice.rows if choice.rows is not None else df.count()
     report["rows_in"] = rows_in
-    log(f"{what}: {rows_in} rows")
+    log(f"{what}: {rows_in} rows" + (" (from the parquet footers)" if choice.rows is not None else ""))
     if rows_in == 0 and not spec.allow_empty_input:
         raise InputError(
             f"{what} is empty or missing (0 rows); the output partition {spec.output.describe()} was left "
@@ -211,10 +227,9 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
         batch_rows = scoring.batch_rows_for(len(features), spec.strategy.batch_rows)
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
         plan = scoring.OutputPlan(spec.outputs, classes)
-        files, tasks, reader_facts = choose_reader(spark, spec, df, features, fs)
-        if reader_facts.get("reader") == "pyarrow":
+        if choice.facts.get("reader") == "pyarrow":
             scored = scoring.score_splits(
-                spark, files, tasks, key_fields=[feats.schema[k] for k in spec.keys], model_name=model_name,
+                spark, choice.files, choice.tasks, key_fields=[feats.schema[k] for k in spec.keys], model_name=model_name,
                 flavor=flavor, features=features, feature_dtype=dtype, fill_value=spec.fill_value, plan=plan,
                 counters=counters, batch_rows=batch_rows,
             )
@@ -226,7 +241,7 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
                 rows_in=rows_in, num_groups=spec.strategy.num_groups,
                 target_group_rows=spec.strategy.target_group_rows,
             )
-        facts.update(reader_facts)
+        facts.update(choice.facts)
         report["strategy"] = {**facts, "batch_rows": batch_rows, "feature_dtype": dtype}
 
     if spec.output.table:
