@@ -11,9 +11,9 @@ XGBoost 17 classes x 100 rounds, depth 6. Variants, interleaved (the order rotat
 * ``origin_N``: the origin's approach: ``groupBy(ceil(rand()*N))`` + ``applyInPandas`` whose function loads
   the model from the shipped file on every call (every group) and predicts with ``inplace_predict``;
 * ``map``: this project's default, the ``map`` strategy with the reader ``auto``, which here picks
-  ``pyarrow`` like ``job/main.py`` does (``arrow_reader.read_footers``: one job that opens every file's
-  footer on the executors and counts the rows, ``arrow_reader.plan_tasks`` over the input files,
-  ``scoring.score_splits``: the Python workers read the parquet row groups themselves);
+  ``pyarrow`` through the job's own ``choose_reader`` (one job that opens every file's footer on the
+  executors and counts the rows, then ``arrow_reader.plan_tasks`` over the input files) and
+  ``scoring.score_splits`` (the Python workers read the parquet row groups themselves);
 * ``map_spark`` / ``grouped``: ``scoring.score(...)`` on ``spark.read.parquet`` + ``reader.cast_features``
   (the ``map`` strategy with ``reader="spark"``, and the grouped strategy);
 * every Spark variant writes with ``df.write.parquet`` like ``writer.write_version``.
@@ -53,9 +53,10 @@ for p in (ROOT, ROOT / "benchmarks"):
 
 import workload  # noqa: E402
 
-from airflow_provider_spark_predict.job import arrow_reader, reader, scoring  # noqa: E402
 from airflow_provider_spark_predict.job import main as main_job  # noqa: E402
-from airflow_provider_spark_predict.spec import OutputsSpec  # noqa: E402
+from airflow_provider_spark_predict.job import reader, scoring  # noqa: E402
+from airflow_provider_spark_predict.job.hadoopfs import HadoopFS  # noqa: E402
+from airflow_provider_spark_predict.spec import OutputsSpec, ScoringSpec  # noqa: E402
 
 CORES = 2
 KEYS = ["pin"]
@@ -184,9 +185,9 @@ def run_model_2proc(x: np.ndarray, model_path: str, work: Path) -> tuple[dict[st
 
     ctx = mp.get_context("spawn")
     parts = []
+    work.mkdir(parents=True, exist_ok=True)
     for i, half in enumerate(np.array_split(x, CORES)):
         parts.append(str(work / f"half_{i}.npy"))
-        work.mkdir(parents=True, exist_ok=True)
         np.save(parts[-1], half)
     barrier, queue = ctx.Barrier(CORES), ctx.Queue()
     procs = [ctx.Process(target=_predict_half, args=(model_path, p, barrier, queue)) for p in parts]
@@ -232,6 +233,13 @@ class Bench:
         self.features = workload.feature_names()
         self.n_model_copies = 0
 
+    def spec(self) -> ScoringSpec:
+        """The job spec of this input (only its input, keys, features and reader matter here)."""
+        return ScoringSpec.from_dict({
+            "model": {"uri": f"file:{self.model}", "flavor": "xgboost"}, "keys": KEYS, "features": self.features,
+            "input": {"path": f"file:{self.data}"}, "output": {"path": f"file:{self.work}/out/unused", "partition": {"dt": "unused"}},
+        }).validate()
+
     def ship_model(self) -> str:
         """Ship the model under a fresh name: per-worker caches start empty, like a new job."""
         self.n_model_copies += 1
@@ -266,23 +274,14 @@ class Bench:
                           .applyInPandas(origin_function(name, self.features, counters.loads), schema))
             else:
                 dtype = reader.feature_dtype(df, self.features)
-                if variant == "map":  # the default reader "auto" picks pyarrow here (as job/main.py does)
-                    types = dict(df.dtypes)
-                    assert arrow_reader.unsupported_reason(types, KEYS, self.features) is None
-                    files = sorted(df.inputFiles())
-                    footer_error, rows_in = arrow_reader.read_footers(spark, files, KEYS)  # replaces df.count()
-                    assert footer_error is None and rows_in == self.rows, (footer_error, rows_in)
-                    conf = spark.conf
-                    tasks = arrow_reader.plan_tasks(
-                        [os.path.getsize(f.removeprefix("file:")) for f in files],
-                        max_partition_bytes=main_job.conf_bytes(conf.get("spark.sql.files.maxPartitionBytes")),
-                        open_cost=main_job.conf_bytes(conf.get("spark.sql.files.openCostInBytes")),
-                        parallelism=spark.sparkContext.defaultParallelism)
+                if variant == "map":  # the job's own reader choice: "auto" picks pyarrow here
+                    choice = main_job.choose_reader(spark, self.spec(), df, self.features, HadoopFS(spark))
+                    assert choice.facts["reader"] == "pyarrow" and choice.rows == self.rows, choice.facts
                     scored = scoring.score_splits(
-                        spark, files, tasks, key_fields=[df.schema[k] for k in KEYS], model_name=name,
-                        flavor="xgboost", features=self.features, feature_dtype=dtype, fill_value=None,
-                        plan=plan, counters=counters, batch_rows=batch_rows)
-                    facts = {"reader": "pyarrow", "files": len(files), "tasks": len(tasks)}
+                        spark, choice.files, choice.tasks, key_fields=[df.schema[k] for k in KEYS],
+                        model_name=name, flavor="xgboost", features=self.features, feature_dtype=dtype,
+                        fill_value=None, plan=plan, counters=counters, batch_rows=batch_rows)
+                    facts = choice.facts
                 else:
                     rows_in = df.count()
                     feats = reader.cast_features(df, KEYS, self.features, dtype, "fill", None, "bench input")
