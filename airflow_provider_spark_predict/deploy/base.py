@@ -106,7 +106,8 @@ def resolve_target(conn_id: str, default_conn_id: str, deploy_mode: str | None,
     used_conn = EMBEDDED_CONN if embedded else conn_id
     # The provider's own resolution (master URL from host/port/conn_type, deploy-mode extra): there is
     # no public accessor, so read the resolved dict it keeps.
-    resolved = submit_hook_class(embedded)(conn_id=used_conn, deploy_mode=deploy_mode)._connection
+    probe = submit_hook_class(embedded)(conn_id=used_conn, deploy_mode=deploy_mode)
+    resolved = probe._connection
     mode = resolved["deploy_mode"] or "client"
     if mode not in ("client", "cluster"):
         raise SparkPredictError(f"deploy_mode must be 'client' or 'cluster', got {mode!r}")
