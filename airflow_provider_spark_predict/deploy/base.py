@@ -127,6 +127,9 @@ class Deployment:
 
     #: Short name for logs and tests.
     name = "spark"
+    #: ``SparkSubmitHook`` flag that follows a cluster-mode application through the cluster's API
+    #: (``None``: the backend has no such API; spark-submit runs to the end).
+    api_tracking_flag: str | None = None
 
     def __init__(self, target: Target, *, track_via_api: bool = False, log: logging.Logger | None = None) -> None:
         self.target = target
@@ -149,8 +152,9 @@ class Deployment:
         """Refuse a master/deploy mode combination that cannot run (before anything is staged)."""
 
     def can_track_via_api(self) -> bool:
-        """True when the cluster's API can follow the application (``track_via_api`` applies)."""
-        return False
+        """True when the cluster's API can follow the application (``track_via_api`` applies): a
+        backend with an :attr:`api_tracking_flag`, in cluster mode."""
+        return self.api_tracking_flag is not None and self.cluster_mode
 
     # -- conf and submit hook ------------------------------------------------------------------------
     def base_conf(self, environment: Any) -> dict[str, Any]:
@@ -186,7 +190,7 @@ class Deployment:
 
     def tracking_kwargs(self) -> dict[str, Any]:
         """``SparkSubmitHook`` keyword arguments that switch on tracking through the cluster's API."""
-        return {}
+        return {self.api_tracking_flag: True} if self.track_via_api and self.api_tracking_flag else {}
 
     def submit_hook(self, **kwargs: Any) -> Any:
         """A ``SparkSubmitHook`` on this target with the tracking options.
@@ -205,6 +209,10 @@ class Deployment:
         :param application: the Python file to run
         """
         hook.submit(application)
+        return self.submitted_id(hook) if self.track_via_api else None
+
+    def submitted_id(self, hook: Any) -> str | None:
+        """The id of the application spark-submit left running (tracked backends), for the record."""
         return None
 
     def follow(self, hook: Any, application_id: str) -> None:

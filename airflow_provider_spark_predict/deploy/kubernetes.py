@@ -17,16 +17,10 @@ class KubernetesDeployment(Deployment):
     """A Kubernetes cluster. Kill: the provider's ``on_kill`` (deletes the driver pod)."""
 
     name = "kubernetes"
+    api_tracking_flag = "track_driver_via_k8s_api"
 
-    def can_track_via_api(self) -> bool:
-        return self.cluster_mode
-
-    def tracking_kwargs(self) -> dict[str, Any]:
-        return {"track_driver_via_k8s_api": True} if self.track_via_api else {}
-
-    def submit(self, hook: Any, application: str) -> str | None:
-        hook.submit(application)
-        return getattr(hook, "_kubernetes_driver_pod", None) if self.track_via_api else None
+    def submitted_id(self, hook: Any) -> str | None:
+        return getattr(hook, "_kubernetes_driver_pod", None)
 
     def follow(self, hook: Any, application_id: str) -> None:
         # The provider's pod polling loop (private, like the YARN one); None: the pod vanished (killed).

@@ -21,16 +21,10 @@ class YarnDeployment(Deployment):
     API when tracked through it)."""
 
     name = "yarn"
+    api_tracking_flag = "yarn_track_via_rm_api"
 
-    def can_track_via_api(self) -> bool:
-        return self.cluster_mode
-
-    def tracking_kwargs(self) -> dict[str, Any]:
-        return {"yarn_track_via_rm_api": True} if self.track_via_api else {}
-
-    def submit(self, hook: Any, application: str) -> str | None:
-        hook.submit(application)
-        return self.application_id(hook) if self.track_via_api else None
+    def submitted_id(self, hook: Any) -> str | None:
+        return self.application_id(hook)
 
     def follow(self, hook: Any, application_id: str) -> None:
         # The provider's RM polling loop (private: the SparkSubmitOperator drives it, the hook has no
