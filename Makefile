@@ -62,7 +62,8 @@ lint: $(STAMP)
 	  airflow_provider_spark_predict/spec.py airflow_provider_spark_predict/checks \
 	  airflow_provider_spark_predict/embedded.py airflow_provider_spark_predict/report.py \
 	  airflow_provider_spark_predict/preflight.py airflow_provider_spark_predict/inprocess.py \
-	  airflow_provider_spark_predict/lineage.py airflow_provider_spark_predict/local
+	  airflow_provider_spark_predict/lineage.py airflow_provider_spark_predict/sparkml \
+	  airflow_provider_spark_predict/deploy airflow_provider_spark_predict/runs.py airflow_provider_spark_predict/local
 
 test: lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 tests
@@ -70,7 +71,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_throughput.py
 	$(BIN)/python benchmarks/bench_staging.py
-	$(BIN)/python benchmarks/bench_local_pipeline.py
+	$(BIN)/python benchmarks/bench_sparkml.py
 
 clean:
 	rm -rf $(VAR) build *.egg-info

@@ -69,6 +69,33 @@ def test_template_fields_are_constructor_arguments_assigned_unchanged():
     assert op.input_partition == {"dt": "{{ ds }}"}
 
 
+def test_engine_in_process_and_the_deprecated_local_spelling():
+    from airflow_provider_spark_predict.operators.predict import ENGINE_IN_PROCESS
+
+    assert make_operator(engine="in_process").engine == ENGINE_IN_PROCESS == "in_process"
+    assert make_operator().engine == "spark"
+    with pytest.warns(DeprecationWarning, match="engine='local' is deprecated.*engine='in_process'"):
+        op = make_operator(engine="local")
+    assert op.engine == "in_process"
+    with pytest.raises(ValueError, match="engine must be 'spark' or 'in_process', got 'jvm'"):
+        make_operator(engine="jvm")
+
+
+def test_in_process_engine_calls_the_hook_without_spark(monkeypatch):
+    """The operator routes engine="in_process" to the hook's run_in_process (the hook's run is not called)."""
+    from airflow_provider_spark_predict.hooks.predict import SparkPredictHook
+
+    calls = []
+    monkeypatch.setattr(SparkPredictHook, "run_local", lambda self, spec: calls.append("in_process") or
+                        {"status": "succeeded", "checks": []})
+    monkeypatch.setattr(SparkPredictHook, "run", lambda self, spec, skip_if_checked=False: calls.append("spark"))
+    op = make_operator(engine="in_process", model="/m.joblib", input_table=None, input_path="/in",
+                       output_table=None, output_path="/out", output_partition={"dt": "2026-01-01"},
+                       input_partition={"dt": "2026-01-01"})
+    assert op.execute({})["status"] == "succeeded"
+    assert calls == ["in_process"]
+
+
 def test_provider_info_and_entry_point():
     from importlib.metadata import entry_points
 
@@ -95,6 +122,10 @@ def test_airflow_providers_list_shows_the_provider():
     [
         "airflow_provider_spark_predict.operators.predict",
         "airflow_provider_spark_predict.hooks.predict",
+        "airflow_provider_spark_predict.deploy",
+        "airflow_provider_spark_predict.runs",
+        "airflow_provider_spark_predict.staging.code",
+        "airflow_provider_spark_predict.local",
         "airflow_provider_spark_predict.sensors.partition",
         "airflow_provider_spark_predict.staging",
     ],

@@ -21,12 +21,9 @@ import os
 import pytest
 
 from airflow_provider_spark_predict.exceptions import JobError, SparkPredictError
-from airflow_provider_spark_predict.hooks.predict import (
-    JOB_MAIN,
-    SUBMITTED_RECORD,
-    SparkPredictHook,
-)
+from airflow_provider_spark_predict.hooks.predict import JOB_MAIN, SparkPredictHook
 from airflow_provider_spark_predict.report import report_folder
+from airflow_provider_spark_predict.runs import SUBMITTED_RECORD
 from airflow_provider_spark_predict.spec import InputSpec, ModelSpec, ScoringSpec, TargetSpec
 
 ENV_ARCHIVE = "hdfs://nn:8020/envs/score-venv-0123456789abcdef.tar.gz"
@@ -247,3 +244,45 @@ def test_yarn_retry_reattaches_to_the_running_application(tmp_path, model_file, 
     with pytest.raises(JobError):
         third.run(make_spec(model_file))
     assert len(submits) == 2
+
+
+def test_embedded_default_needs_no_stored_connection_and_leaves_os_environ_alone(tmp_path, model_file,
+                                                                                 monkeypatch):
+    """No ``spark_default`` connection: the embedded local[*] default is used without writing an
+    ``AIRFLOW_CONN_*`` variable (or anything else) into ``os.environ``."""
+    monkeypatch.delenv("AIRFLOW_CONN_SPARK_DEFAULT", raising=False)
+    before = dict(os.environ)
+    hook = SparkPredictHook(store_uri=f"file://{tmp_path}/store")
+    spec = make_spec(model_file)
+    argv = hook.prepare(spec)._build_spark_submit_command(JOB_MAIN)
+    assert dict(os.environ) == before
+    assert hook.resolve_deployment().name == "local" and hook.resolve_deployment().target.embedded
+    assert flag(argv, "--master") == "local[*]"
+    assert "--deploy-mode" not in argv
+    conf = confs(argv)
+    assert conf["spark.sql.catalogImplementation"] == "hive"  # the embedded metastore
+    import sys
+
+    assert conf["spark.pyspark.python"] == sys.executable
+    assert "spark.archives" not in conf
+    assert hook._submit_hook._env_vars["SPARK_LOCAL_IP"]  # loopback-only spark-submit environment
+
+
+def test_missing_named_connection_is_an_error(tmp_path):
+    hook = SparkPredictHook(conn_id="no_such_spark_conn", store_uri=f"file://{tmp_path}/store")
+    with pytest.raises(SparkPredictError, match="'no_such_spark_conn' does not exist"):
+        hook.resolve_deployment()
+
+
+def test_standalone_client_without_environment_runs_this_interpreter(tmp_path, model_file, monkeypatch):
+    import sys
+
+    set_conn(monkeypatch, "standalone_c", host="spark://127.0.0.1", port=7077)
+    hook = SparkPredictHook(conn_id="standalone_c", store_uri=f"file://{tmp_path}/store")
+    argv = hook.prepare(make_spec(model_file))._build_spark_submit_command(JOB_MAIN)
+    assert flag(argv, "--master") == "spark://127.0.0.1:7077"
+    conf = confs(argv)
+    assert conf["spark.pyspark.python"] == sys.executable
+    assert conf["spark.pyspark.driver.python"] == sys.executable
+    assert "spark.sql.catalogImplementation" not in conf  # the cluster's metastore, not the embedded one
+    assert hook.resolve_deployment().name == "standalone"

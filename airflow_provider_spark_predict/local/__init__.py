@@ -1,32 +1,29 @@
-"""Score saved Spark ML PipelineModels without a JVM: plain Python on top of pyarrow (no pyspark).
+"""Deprecated alias of :mod:`airflow_provider_spark_predict.sparkml` (the JVM-free Spark ML scorer).
 
-Usage::
-
-    from airflow_provider_spark_predict.local import load_pipeline
-
-    model = load_pipeline("/models/churn")          # or "file:///models/churn"
-    frame = model.transform(pdf)                    # pandas in, pandas out, like Spark's transform
-    rows = model.predict_rows({"plan": "pro", "age": 41.0})   # low-latency path for a few rows
-
-Supported stages are listed in :data:`airflow_provider_spark_predict.local.stages.STAGE_REGISTRY`;
-anything else is refused by :func:`load_pipeline` with a
-:class:`~airflow_provider_spark_predict.exceptions.LocalScoringError`.
+Kept for one release so ``from airflow_provider_spark_predict.local import load_pipeline`` keeps working;
+importing it warns (:class:`DeprecationWarning`). Only the package's public names are re-exported
+(``load_pipeline``, ``LocalPipelineModel``); import submodules from ``sparkml`` instead.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import warnings
+from typing import Any
 
-if TYPE_CHECKING:
-    from airflow_provider_spark_predict.local.pipeline import LocalPipelineModel, load_pipeline
+from airflow_provider_spark_predict import sparkml as _sparkml
 
-__all__ = ["LocalPipelineModel", "load_pipeline"]
+warnings.warn(
+    "airflow_provider_spark_predict.local is deprecated and will be removed in the next release: "
+    "import from airflow_provider_spark_predict.sparkml instead",
+    DeprecationWarning,
+    stacklevel=2,
+)
+
+__all__ = list(_sparkml.__all__)
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so importing the package (e.g. at DAG parse time) does not import pyarrow.
+    # Lazy like sparkml itself: importing this alias does not import pyarrow.
     if name in __all__:
-        from airflow_provider_spark_predict.local import pipeline
-
-        return getattr(pipeline, name)
+        return getattr(_sparkml, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,6 +7,7 @@ report (XCom). Importing this module imports neither pyspark, pandas nor pyarrow
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,27 @@ from airflow_provider_spark_predict.spec import (
 )
 
 XCOM_TRACKING_URL = "spark_tracking_url"
+#: ``engine`` values: spark-submit, or scoring in the task's own process without Spark.
+ENGINE_SPARK = "spark"
+ENGINE_IN_PROCESS = "in_process"
+#: Deprecated ``engine`` spellings -> their name (accepted with a DeprecationWarning for one release).
+DEPRECATED_ENGINES = {"local": ENGINE_IN_PROCESS}
+
+
+def engine_name(engine: str) -> str:
+    """The engine's name, from its name or a deprecated spelling (which warns).
+
+    :param engine: ``spark``, ``in_process`` or the deprecated ``local``
+    :raises ValueError: any other value
+    """
+    if engine in DEPRECATED_ENGINES:
+        new = DEPRECATED_ENGINES[engine]
+        warnings.warn(f"engine={engine!r} is deprecated and will be removed in the next release: use "
+                      f"engine={new!r}", DeprecationWarning, stacklevel=3)
+        return new
+    if engine not in (ENGINE_SPARK, ENGINE_IN_PROCESS):
+        raise ValueError(f"engine must be {ENGINE_SPARK!r} or {ENGINE_IN_PROCESS!r}, got {engine!r}")
+    return engine
 
 
 class SparkApplicationLink(BaseOperatorLink):
@@ -79,8 +101,9 @@ class SparkPredictOperator(BaseOperator):
     :param deploy_mode: ``client`` or ``cluster``
     :param storage_options: fsspec options for the store
     :param submit_kwargs: extra SparkSubmitHook arguments (executor_memory, num_executors, yarn_queue, ...)
-    :param engine: ``spark`` (default: spark-submit) or ``local``: score in this task's process without Spark
-        (``input_path``/``output_path`` only; for small partitions, see README)
+    :param engine: ``spark`` (default: spark-submit) or ``in_process``: score in this task's process without
+        Spark (``input_path``/``output_path`` only; for small partitions, see README). ``local`` is the
+        deprecated spelling of ``in_process`` (accepted with a warning for one release).
     :param skip_if_checked: submit nothing when the store already has a published, checked report of this
         output partition from a run with the same input, model content, output and columns; return that
         report. On a retry (``try_number > 1``) this is always done, so a retry after a worker restart
@@ -189,9 +212,7 @@ class SparkPredictOperator(BaseOperator):
         self.storage_options = storage_options
         self.submit_kwargs = submit_kwargs
         self.skip_if_checked = skip_if_checked
-        if engine not in ("spark", "local"):
-            raise ValueError(f"engine must be 'spark' or 'local', got {engine!r}")
-        self.engine = engine
+        self.engine = engine_name(engine)
         self.track_via_api = track_via_api
         self._hook: SparkPredictHook | None = None
         self._spec: ScoringSpec | None = None
@@ -261,8 +282,8 @@ class SparkPredictOperator(BaseOperator):
             self.log.info("try %s: a partition already scored and checked by the same run is not scored again",
                           try_number)
         self._spec = spec
-        if self.engine == "local":
-            report = self._hook.run_local(spec)
+        if self.engine == ENGINE_IN_PROCESS:
+            report = self._hook.run_in_process(spec)
         else:
             report = self._hook.run(spec, skip_if_checked=skip)
         self._report = report

@@ -85,6 +85,51 @@ class Store:
             return int(self.fs.du(path, total=True))
         return int(self.fs.size(path))
 
+    def relative(self, uri: str) -> str:
+        """Return the path of ``uri`` relative to the store root.
+
+        :param uri: A full URI under the store (``<store uri>/reports/x.json``); on a ``file://`` store
+            the plain local path is accepted too.
+        :raises StagingError: if ``uri`` is not under this store.
+        """
+        for root in (self.uri, self.root_path if self.is_local else None):
+            if root and uri.startswith(root.rstrip("/") + "/"):
+                return uri[len(root.rstrip("/")) + 1 :]
+        raise StagingError(f"{uri} is not under the store {self.uri}")
+
+    def read_text(self, rel: str) -> str | None:
+        """Return the text of the file ``rel``, or ``None`` if it does not exist.
+
+        :param rel: Path relative to the store root.
+        """
+        path = self.path_for(rel)
+        if not self.fs.exists(path):
+            return None
+        with self.fs.open(path, "r", encoding="utf-8") as fh:
+            return str(fh.read())
+
+    def write_text(self, rel: str, text: str) -> None:
+        """Write ``text`` to the file ``rel`` (replacing it), creating its folder.
+
+        On a ``file://`` store the text goes to a temporary name first and is renamed, so a reader never
+        sees half a file.
+
+        :param rel: Path relative to the store root.
+        :param text: The content (UTF-8).
+        """
+        path = self.path_for(rel)
+        parent = path.rsplit("/", 1)[0]
+        if self.is_local:
+            os.makedirs(parent, exist_ok=True)
+            tmp = f"{parent}/{TMP_PREFIX}{uuid.uuid4().hex}"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+            return
+        self.fs.makedirs(parent, exist_ok=True)
+        with self.fs.open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
     @contextlib.contextmanager
     def lock(self, rel: str, *, log: logging.Logger | None = None, timeout: float = 3600.0) -> Iterator[None]:
         """Hold an exclusive lock for producing ``rel``.
@@ -246,3 +291,11 @@ def open_store(uri: str, storage_options: dict[str, Any] | None = None) -> Store
             )
         raise StagingError(f"Cannot open store {uri!r}: {exc}{hint}") from exc
     return Store(uri, fs, root_path)
+
+
+def local_path(uri: str) -> str:
+    """Return ``uri`` without a leading ``file://`` (other URIs and plain paths unchanged).
+
+    :param uri: A ``file://`` URI, another URI, or a path.
+    """
+    return uri[len("file://") :] if uri.startswith("file://") else uri

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_spark_predict.exceptions import LocalScoringError
-from airflow_provider_spark_predict.local.javafmt import value_to_string
-from airflow_provider_spark_predict.local.reader import as_double, read_table
-from airflow_provider_spark_predict.local.stages.base import LocalStage, RowFn
+from airflow_provider_spark_predict.sparkml.javafmt import value_to_string
+from airflow_provider_spark_predict.sparkml.loader import as_double, read_table
+from airflow_provider_spark_predict.sparkml.stages.base import LocalStage, RowFn
 
 _COLS = frozenset({"inputCol", "inputCols", "outputCol", "outputCols"})
 _INT_TYPES = frozenset({"int", "long", "short", "byte"})

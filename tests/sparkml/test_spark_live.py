@@ -35,7 +35,7 @@ def spark():  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("name", ["features_lr", "gbt_dt_classifier"])
 def test_live_spark_parity(spark, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
-    from airflow_provider_spark_predict.local import load_pipeline
+    from airflow_provider_spark_predict.sparkml import load_pipeline
 
     folder = _generator().build_fixture(spark, name, tmp_path)
     types = {

@@ -12,9 +12,9 @@ import pytest
 from parity import FIXTURES, VERSIONS
 
 from airflow_provider_spark_predict.exceptions import LocalScoringError, SparkPredictError
-from airflow_provider_spark_predict.local import load_pipeline
-from airflow_provider_spark_predict.local.javafmt import double_to_string
-from airflow_provider_spark_predict.local.stages.feature import java_binary_search
+from airflow_provider_spark_predict.sparkml import load_pipeline
+from airflow_provider_spark_predict.sparkml.javafmt import double_to_string
+from airflow_provider_spark_predict.sparkml.stages.feature import java_binary_search
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -124,7 +124,7 @@ def test_no_pyspark_import() -> None:
 import sys
 import pandas as pd
 import pyarrow.parquet as pq
-from airflow_provider_spark_predict.local import load_pipeline
+from airflow_provider_spark_predict.sparkml import load_pipeline
 m = load_pipeline({str(model_dir / "model")!r})
 pdf = pq.read_table({str(model_dir / "input.parquet")!r}).to_pandas()
 m.transform(pdf)
@@ -140,7 +140,7 @@ assert not bad, bad
 
 def test_package_import_is_lazy() -> None:
     code = (
-        "import sys, airflow_provider_spark_predict.local as l; "
+        "import sys, airflow_provider_spark_predict.sparkml as l; "
         "print('pyarrow' in sys.modules, 'pandas' in sys.modules)"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

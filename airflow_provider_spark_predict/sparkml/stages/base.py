@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from airflow_provider_spark_predict.exceptions import LocalScoringError
-from airflow_provider_spark_predict.local.reader import effective_params
+from airflow_provider_spark_predict.sparkml.loader import effective_params
 
 #: A compiled stage: updates the row dict in place; returns False when Spark would drop the row.
 #: ``hints`` maps a column name to its Spark type name (``int``, ``long``, ``double``, ``string``...).

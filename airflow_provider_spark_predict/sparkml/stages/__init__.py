@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from airflow_provider_spark_predict.local.stages.base import LocalStage
-from airflow_provider_spark_predict.local.stages.feature import (
+from airflow_provider_spark_predict.sparkml.stages.base import LocalStage
+from airflow_provider_spark_predict.sparkml.stages.feature import (
     Bucketizer,
     ImputerModel,
     IndexToString,
@@ -11,9 +11,12 @@ from airflow_provider_spark_predict.local.stages.feature import (
     StringIndexerModel,
     VectorAssembler,
 )
-from airflow_provider_spark_predict.local.stages.linear import LinearRegressionModel, LogisticRegressionModel
-from airflow_provider_spark_predict.local.stages.scalers import MinMaxScalerModel, StandardScalerModel
-from airflow_provider_spark_predict.local.stages.trees import (
+from airflow_provider_spark_predict.sparkml.stages.linear import (
+    LinearRegressionModel,
+    LogisticRegressionModel,
+)
+from airflow_provider_spark_predict.sparkml.stages.scalers import MinMaxScalerModel, StandardScalerModel
+from airflow_provider_spark_predict.sparkml.stages.trees import (
     DecisionTreeClassificationModel,
     DecisionTreeRegressionModel,
     GBTClassificationModel,

@@ -6,14 +6,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_spark_predict.local.reader import (
+from airflow_provider_spark_predict.sparkml.loader import (
     decode_matrix_rows,
     decode_vector,
     read_table,
     sparse_entries,
 )
-from airflow_provider_spark_predict.local.stages.base import RowFn
-from airflow_provider_spark_predict.local.stages.outputs import (
+from airflow_provider_spark_predict.sparkml.stages.base import RowFn
+from airflow_provider_spark_predict.sparkml.stages.outputs import (
     CLASSIFIER_COLS,
     REGRESSOR_COLS,
     PredictorStage,

@@ -2,7 +2,7 @@
 
 Run (about 2-3 minutes on 2 cores)::
 
-    SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python benchmarks/bench_local_pipeline.py
+    SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python benchmarks/bench_sparkml.py
 
 Two pipelines are trained on synthetic data with Spark (local[2]) and saved:
 
@@ -213,7 +213,7 @@ def main() -> None:
     from pyspark.ml import PipelineModel
     from pyspark.sql import SparkSession
 
-    from airflow_provider_spark_predict.local import load_pipeline
+    from airflow_provider_spark_predict.sparkml import load_pipeline
 
     spark = (
         SparkSession.builder.master("local[2]")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from airflow_provider_spark_predict.local.stages.base import LocalStage
+from airflow_provider_spark_predict.sparkml.stages.base import LocalStage
 
 CLASSIFIER_COLS = frozenset(
     {"featuresCol", "predictionCol", "rawPredictionCol", "probabilityCol", "thresholds"}

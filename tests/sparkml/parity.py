@@ -8,7 +8,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from airflow_provider_spark_predict.local.reader import decode_vector
+from airflow_provider_spark_predict.sparkml.loader import decode_vector
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "spark_ml"
 VERSIONS = ("spark-4.3", "spark-3.5")

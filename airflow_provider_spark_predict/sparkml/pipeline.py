@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_spark_predict.exceptions import LocalScoringError
-from airflow_provider_spark_predict.local.reader import read_metadata, to_local_path
-from airflow_provider_spark_predict.local.stages import STAGE_REGISTRY, LocalStage
-from airflow_provider_spark_predict.local.stages.feature import IndexToString, StringIndexerModel
+from airflow_provider_spark_predict.sparkml.loader import read_metadata, to_local_path
+from airflow_provider_spark_predict.sparkml.stages import STAGE_REGISTRY, LocalStage
+from airflow_provider_spark_predict.sparkml.stages.feature import IndexToString, StringIndexerModel
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -207,7 +207,7 @@ class LocalPipelineModel:
             for c in cols:
                 v = row.get(c)
                 if v is not None and type(v) not in _PLAIN:
-                    from airflow_provider_spark_predict.local.frames import py_value
+                    from airflow_provider_spark_predict.sparkml.frames import py_value
 
                     row[c] = py_value(v)
             prepared.append(row)
@@ -225,7 +225,7 @@ class LocalPipelineModel:
         """
         import pandas as pd
 
-        from airflow_provider_spark_predict.local.frames import frame_to_rows, output_series
+        from airflow_provider_spark_predict.sparkml.frames import frame_to_rows, output_series
 
         if not isinstance(data, pd.DataFrame):
             scored = self.predict_rows(data)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from parity import FIXTURES, PARITY_FIXTURES, VERSIONS, compare, read_rows, same
 
-from airflow_provider_spark_predict.local import LocalPipelineModel, load_pipeline
+from airflow_provider_spark_predict.sparkml import LocalPipelineModel, load_pipeline
 
 CASES = [(v, n) for v in VERSIONS for n in PARITY_FIXTURES]
 IDS = [f"{v}/{n}" for v, n in CASES]
@@ -137,7 +137,7 @@ def test_skip_drops_rows_in_dataframe() -> None:
 @pytest.mark.parametrize("name", ["rf_classifier", "gbt_dt_classifier", "tree_regressors"])
 def test_tree_fallbacks_match_spark(monkeypatch: pytest.MonkeyPatch, name: str, limit: str) -> None:
     """Forests too big for one generated function use per-tree walkers; too-big trees are walked."""
-    from airflow_provider_spark_predict.local.stages import trees
+    from airflow_provider_spark_predict.sparkml.stages import trees
 
     monkeypatch.setattr(trees, limit, 0)
     folder = FIXTURES / "spark-4.3" / name

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from airflow_provider_spark_predict.exceptions import LocalScoringError
-from airflow_provider_spark_predict.local import load_pipeline
+from airflow_provider_spark_predict.sparkml import load_pipeline
 
 INF = float("inf")
 

@@ -12,12 +12,12 @@ Refusal fixtures (``refuse_*``) only hold ``model/``.
 Regenerate both Spark versions (about one minute each on 2 cores)::
 
     # Spark 4.x, from the project venv
-    SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python tests/local/make_fixtures.py
+    SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python tests/sparkml/make_fixtures.py
 
     # Spark 3.5, from a throwaway venv outside the repo
     python3 -m venv /tmp/venv35
     /tmp/venv35/bin/pip install "pyspark==3.5.*" "pandas<2.3" "numpy<2" "pyarrow<19"
-    SPARK_LOCAL_IP=127.0.0.1 /tmp/venv35/bin/python tests/local/make_fixtures.py
+    SPARK_LOCAL_IP=127.0.0.1 /tmp/venv35/bin/python tests/sparkml/make_fixtures.py
 
 The version folder is chosen from the running Spark's version. ``--only NAME`` builds one fixture.
 The functions here are also used by the ``spark``-marked test, which rebuilds pipelines into a

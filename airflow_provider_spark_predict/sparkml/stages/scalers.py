@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_spark_predict.local.reader import decode_vector, read_table
-from airflow_provider_spark_predict.local.stages.base import LocalStage, RowFn
+from airflow_provider_spark_predict.sparkml.loader import decode_vector, read_table
+from airflow_provider_spark_predict.sparkml.stages.base import LocalStage, RowFn
 
 _COLS = frozenset({"inputCol", "outputCol"})
 

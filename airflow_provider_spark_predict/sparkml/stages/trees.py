@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_spark_predict.local.reader import read_table
-from airflow_provider_spark_predict.local.stages.base import RowFn
-from airflow_provider_spark_predict.local.stages.outputs import (
+from airflow_provider_spark_predict.sparkml.loader import read_table
+from airflow_provider_spark_predict.sparkml.stages.base import RowFn
+from airflow_provider_spark_predict.sparkml.stages.outputs import (
     CLASSIFIER_COLS,
     REGRESSOR_COLS,
     PredictorStage,

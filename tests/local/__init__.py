@@ -1,1 +1,0 @@
-"""Tests of the JVM-free Spark ML scorer (airflow_provider_spark_predict.local)."""
