@@ -15,8 +15,8 @@ from airflow_provider_spark_predict.labels import (
     uncovered_classes,
 )
 from airflow_provider_spark_predict.spec import (
-    CheckSpec,
     DEFAULT_CHECKS,
+    CheckSpec,
     InputSpec,
     ModelSpec,
     OutputsSpec,

@@ -19,7 +19,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -165,7 +165,7 @@ def category_column(a: Any, categories: Sequence[Any], name: str) -> tuple[Any, 
     return cat, unseen
 
 
-def arrow_to_frame(arrays: Sequence[Any], names: Sequence[str], categories: dict[str, Sequence[Any]],
+def arrow_to_frame(arrays: Sequence[Any], names: Sequence[str], categories: Mapping[str, Sequence[Any]],
                    fill_value: float | None = None) -> ModelInput:
     """Build the pandas DataFrame of a ``frame`` model (columns ``names`` in this order), with the per-column
     rule of the module docstring.
