@@ -47,20 +47,24 @@ class ModelAdapter:
     """
 
     flavor = "base"
+    #: (import name, distribution name) of the library that runs the model
+    library: tuple[str, str] | None = None
 
     def __init__(self, model: Any, path: str) -> None:
         self.model = model
         self.path = path
+        self._names: list[str] | None = None
+        self._n: int | None = None
 
     @property
     def feature_names(self) -> list[str] | None:
         """Feature names recorded by the model, in training order (``None`` if not recorded)."""
-        return None
+        return self._names
 
     @property
     def n_features(self) -> int | None:
         """Number of features the model expects (``None`` if unknown)."""
-        return None
+        return self._n
 
     @property
     def classes(self) -> list[Any] | None:
@@ -88,7 +92,12 @@ class ModelAdapter:
     @property
     def library_version(self) -> str | None:
         """``name==version`` of the library that will run the model (for the report)."""
-        return None
+        if self.library is None:
+            return None
+        import importlib
+
+        module, dist = self.library
+        return f"{dist}=={getattr(importlib.import_module(module), '__version__', '?')}"
 
     def describe(self) -> str:
         """One line for logs and errors: what the file holds and how it is scored."""

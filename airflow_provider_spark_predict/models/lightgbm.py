@@ -53,6 +53,7 @@ class LightGBMAdapter(ModelAdapter):
     """A ``lightgbm.Booster`` (from a text model file, or pickled)."""
 
     flavor = "lightgbm"
+    library = ("lightgbm", "lightgbm")
 
     def __init__(self, model: Any, path: str) -> None:
         super().__init__(model, path)
@@ -66,14 +67,6 @@ class LightGBMAdapter(ModelAdapter):
         import lightgbm as lgb
 
         return cls(lgb.Booster(model_file=path), path)
-
-    @property
-    def feature_names(self) -> list[str] | None:
-        return self._names
-
-    @property
-    def n_features(self) -> int | None:
-        return self._n
 
     @property
     def classes(self) -> list[Any] | None:
@@ -91,12 +84,6 @@ class LightGBMAdapter(ModelAdapter):
     def categories(self) -> dict[str, list[Any]]:
         return self._categories
 
-    @property
-    def library_version(self) -> str | None:
-        import lightgbm
-
-        return f"lightgbm=={lightgbm.__version__}"
-
     def predict(self, features: Any) -> Prediction:
         out = np.asarray(self.model.predict(unwrap(features), num_threads=1))
         if self.classes is None:
@@ -111,6 +98,7 @@ class LGBMModelAdapter(SklearnAdapter):
     and input shape from its Booster."""
 
     flavor = "lightgbm"
+    library = ("lightgbm", "lightgbm")
 
     def __init__(self, model: Any, path: str) -> None:
         super().__init__(model, path)
@@ -119,17 +107,3 @@ class LGBMModelAdapter(SklearnAdapter):
         self._frame_reasons = ["pandas category columns"] if self._categories else []
         self._names = list(booster.feature_name())
         self._n = int(booster.num_feature())
-
-    @property
-    def feature_names(self) -> list[str] | None:
-        return self._names
-
-    @property
-    def n_features(self) -> int | None:
-        return self._n
-
-    @property
-    def library_version(self) -> str | None:
-        import lightgbm
-
-        return f"lightgbm=={lightgbm.__version__}"

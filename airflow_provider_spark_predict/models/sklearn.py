@@ -119,9 +119,14 @@ class SklearnAdapter(ModelAdapter):
     probabilities: ``LinearSVC``; or a regressor)."""
 
     flavor = "sklearn"
+    library = ("sklearn", "scikit-learn")
 
     def __init__(self, model: Any, path: str) -> None:
         super().__init__(model, path)
+        names = getattr(model, "feature_names_in_", None)
+        self._names = [str(n) for n in names] if names is not None else None
+        n = getattr(model, "n_features_in_", None)
+        self._n = int(n) if n is not None else None
         self._frame_reasons = frame_reasons(model)
         classes = getattr(model, "classes_", None)
         self._classes = python_scalars(classes) if classes is not None else None
@@ -138,16 +143,6 @@ class SklearnAdapter(ModelAdapter):
         adapter = load(path, "sklearn")
         assert isinstance(adapter, SklearnAdapter)
         return adapter
-
-    @property
-    def feature_names(self) -> list[str] | None:
-        names = getattr(self.model, "feature_names_in_", None)
-        return [str(n) for n in names] if names is not None else None
-
-    @property
-    def n_features(self) -> int | None:
-        n = getattr(self.model, "n_features_in_", None)
-        return int(n) if n is not None else None
 
     @property
     def classes(self) -> list[Any] | None:
@@ -169,12 +164,6 @@ class SklearnAdapter(ModelAdapter):
     @property
     def categories(self) -> dict[str, list[Any]]:
         return self._categories
-
-    @property
-    def library_version(self) -> str | None:
-        import sklearn
-
-        return f"scikit-learn=={sklearn.__version__}"
 
     def predict(self, features: Any) -> Prediction:
         x = unwrap(features)

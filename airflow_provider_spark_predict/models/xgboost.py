@@ -53,9 +53,12 @@ class XGBoostAdapter(ModelAdapter):
     """
 
     flavor = "xgboost"
+    library = ("xgboost", "xgboost")
 
     def __init__(self, model: Any, path: str) -> None:
         super().__init__(model, path)
+        self._names = list(model.feature_names) if model.feature_names else None
+        self._n = int(model.num_features())
         learner = json.loads(model.save_config())["learner"]
         self.objective = str(learner["objective"]["name"])
         self.num_class = int(learner["learner_model_param"].get("num_class", "0") or 0)
@@ -76,15 +79,6 @@ class XGBoostAdapter(ModelAdapter):
         return cls(booster, path)
 
     @property
-    def feature_names(self) -> list[str] | None:
-        names = self.model.feature_names
-        return list(names) if names else None
-
-    @property
-    def n_features(self) -> int | None:
-        return int(self.model.num_features())
-
-    @property
     def classes(self) -> list[Any] | None:
         if self.objective.startswith("multi:"):
             return list(range(self.num_class))
@@ -103,12 +97,6 @@ class XGBoostAdapter(ModelAdapter):
     @property
     def categories(self) -> dict[str, list[Any]]:
         return self._categories
-
-    @property
-    def library_version(self) -> str | None:
-        import xgboost
-
-        return f"xgboost=={xgboost.__version__}"
 
     def predict(self, features: Any) -> Prediction:
         """Predict a C-ordered float32/float64 matrix (NaN is XGBoost's "missing"), or the DataFrame of a
@@ -132,6 +120,7 @@ class XGBModelAdapter(SklearnAdapter):
     ``predict``; feature names, categories and input shape from its Booster."""
 
     flavor = "xgboost"
+    library = ("xgboost", "xgboost")
 
     def __init__(self, model: Any, path: str) -> None:
         super().__init__(model, path)
@@ -141,17 +130,3 @@ class XGBModelAdapter(SklearnAdapter):
         names = booster.feature_names
         self._names = list(names) if names else None
         self._n = int(booster.num_features())
-
-    @property
-    def feature_names(self) -> list[str] | None:
-        return self._names
-
-    @property
-    def n_features(self) -> int | None:
-        return self._n
-
-    @property
-    def library_version(self) -> str | None:
-        import xgboost
-
-        return f"xgboost=={xgboost.__version__}"
