@@ -55,6 +55,7 @@ class ModelAdapter:
         self.path = path
         self._names: list[str] | None = None
         self._n: int | None = None
+        self._categories: dict[str, list[Any]] = {}
 
     @property
     def feature_names(self) -> list[str] | None:
@@ -81,13 +82,14 @@ class ModelAdapter:
     @property
     def input_kind(self) -> str:
         """``matrix`` (a float matrix, the fast path) or ``frame`` (a pandas DataFrame with the training
-        column names and types). See :mod:`.frames` and each adapter for the rule."""
-        return "matrix"
+        column names and types). See :mod:`.frames` and each adapter for the rule. Default: ``frame``
+        exactly when the model records categorical columns."""
+        return "frame" if self._categories else "matrix"
 
     @property
     def categories(self) -> dict[str, list[Any]]:
         """Column -> training categories of the columns the model treats as categorical (``frame`` only)."""
-        return {}
+        return self._categories
 
     @property
     def library_version(self) -> str | None:
@@ -132,6 +134,20 @@ class ModelAdapter:
         """Predict one batch: a :class:`.frames.ModelInput` from :meth:`prepare`, or its ``data`` (a float
         matrix ``(n_rows, n_features)``, or a DataFrame for ``frame`` models)."""
         raise NotImplementedError
+
+
+def booster_prediction(out: Any, classes: list[Any] | None) -> Prediction:
+    """A booster's raw output as a :class:`Prediction`: values for a regressor; probabilities for a
+    classifier, where a 1-d output is P(class 1) of a binary model (``1 - p`` is computed in the output's
+    own precision, as the libraries' sklearn wrappers do)."""
+    import numpy as np
+
+    out = np.asarray(out)
+    if classes is None:
+        return Prediction(values=out.astype(np.float64).reshape(-1))
+    if out.ndim == 1:
+        out = np.column_stack([1.0 - out, out])
+    return Prediction(probabilities=out.astype(np.float64))
 
 
 def unwrap(features: Any) -> Any:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from airflow_provider_spark_predict.models.base import ModelAdapter, Prediction, python_scalars, unwrap
-from airflow_provider_spark_predict.models.frames import FRAME, MATRIX
+from airflow_provider_spark_predict.models.base import (
+    ModelAdapter,
+    Prediction,
+    booster_prediction,
+    python_scalars,
+    unwrap,
+)
 from airflow_provider_spark_predict.models.sklearn import SklearnAdapter
 
 _MULTI = ("multiclass", "softmax", "multiclassova", "multiclass_ova", "ova", "ovr")
@@ -76,21 +79,8 @@ class LightGBMAdapter(ModelAdapter):
             return [0, 1]
         return None
 
-    @property
-    def input_kind(self) -> str:
-        return FRAME if self._categories else MATRIX
-
-    @property
-    def categories(self) -> dict[str, list[Any]]:
-        return self._categories
-
     def predict(self, features: Any) -> Prediction:
-        out = np.asarray(self.model.predict(unwrap(features), num_threads=1))
-        if self.classes is None:
-            return Prediction(values=out.astype(np.float64).reshape(-1))
-        if out.ndim == 1:
-            out = np.column_stack([1.0 - out, out])
-        return Prediction(probabilities=out.astype(np.float64))
+        return booster_prediction(self.model.predict(unwrap(features), num_threads=1), self.classes)
 
 
 class LGBMModelAdapter(SklearnAdapter):

@@ -14,8 +14,13 @@ from typing import Any
 import numpy as np
 
 from airflow_provider_spark_predict.exceptions import ModelError
-from airflow_provider_spark_predict.models.base import ModelAdapter, Prediction, python_scalars, unwrap
-from airflow_provider_spark_predict.models.frames import FRAME, MATRIX
+from airflow_provider_spark_predict.models.base import (
+    ModelAdapter,
+    Prediction,
+    booster_prediction,
+    python_scalars,
+    unwrap,
+)
 from airflow_provider_spark_predict.models.sklearn import SklearnAdapter
 
 
@@ -90,14 +95,6 @@ class XGBoostAdapter(ModelAdapter):
     def has_probabilities(self) -> bool:
         return self.objective in ("multi:softprob", "binary:logistic")
 
-    @property
-    def input_kind(self) -> str:
-        return FRAME if self._categories else MATRIX
-
-    @property
-    def categories(self) -> dict[str, list[Any]]:
-        return self._categories
-
     def predict(self, features: Any) -> Prediction:
         """Predict a C-ordered float32/float64 matrix (NaN is XGBoost's "missing"), or the DataFrame of a
         categorical model."""
@@ -108,11 +105,7 @@ class XGBoostAdapter(ModelAdapter):
         out = np.asarray(self.model.inplace_predict(x, missing=np.nan, validate_features=False))
         if self.objective in ("multi:softmax", "binary:hinge"):  # predicted classes, no probabilities
             return Prediction(labels=out.reshape(-1).astype(np.int64))
-        if self.classes is None:
-            return Prediction(values=out.astype(np.float64).reshape(-1))
-        if out.ndim == 1:  # binary:logistic gives P(class 1); 1 - p in float32 like XGBClassifier
-            out = np.column_stack([1.0 - out, out])
-        return Prediction(probabilities=out.astype(np.float64))
+        return booster_prediction(out, self.classes)
 
 
 class XGBModelAdapter(SklearnAdapter):
