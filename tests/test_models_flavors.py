@@ -250,3 +250,21 @@ def test_xgboost_softmax_gives_labels(tmp_path):
     assert adapter.classes == [0, 1, 2] and not adapter.has_probabilities
     _, pred = score(adapter, X)
     np.testing.assert_array_equal(pred.labels, booster.predict(xgb.DMatrix(X)).astype(int))
+
+
+def test_pickled_lightgbm_booster_and_xgbregressor(tmp_path):
+    import lightgbm as lgb
+    import xgboost as xgb
+
+    X = numeric_frame()
+    y = X.f0 * 2 + X.f1
+    booster = lgb.train({"objective": "regression", "verbose": -1}, lgb.Dataset(X, label=y), num_boost_round=5)
+    joblib.dump(booster, tmp_path / "lgb.pkl")
+    adapter = load_model(str(tmp_path / "lgb.pkl"))
+    assert type(adapter).__name__ == "LightGBMAdapter" and adapter.classes is None
+    np.testing.assert_allclose(score(adapter, X)[1].values, booster.predict(X), rtol=1e-12)
+    reg = xgb.XGBRegressor(n_estimators=5).fit(X, y)
+    joblib.dump(reg, tmp_path / "xgbr.pkl")
+    adapter = load_model(str(tmp_path / "xgbr.pkl"), "sklearn")  # the sklearn API object: both flavors fit
+    assert adapter.flavor == "xgboost" and adapter.classes is None and not adapter.has_probabilities
+    np.testing.assert_allclose(score(adapter, X)[1].values, reg.predict(X), rtol=1e-6)
