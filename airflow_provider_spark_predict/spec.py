@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_spark_predict.exceptions import SpecError
+from airflow_provider_spark_predict.labels import normalise_label_mapping
 
 SPEC_VERSION = 1
 
@@ -145,7 +146,10 @@ class OutputsSpec:
     :param score_column: probability of the predicted class (classifiers) - ``None`` to omit
     :param probability_column: all class probabilities as ``array<double>`` - ``None`` to omit
     :param label_column: business label from ``label_mapping`` - ``None`` to omit
-    :param label_mapping: class index (or label) -> business name
+    :param label_mapping: class -> business name. Keys ``0``, ``"0"``, ``"0.0"`` and ``0.0`` all mean
+        class 0 and a string class label maps by its own value: validation rewrites the keys to their
+        canonical text (:func:`airflow_provider_spark_predict.labels.class_key`); look labels up with
+        :func:`airflow_provider_spark_predict.labels.label_for`
     """
 
     prediction_column: str = "prediction"
@@ -163,7 +167,9 @@ class OutputsSpec:
         if self.label_column and not self.label_mapping:
             raise SpecError("label_column needs a label_mapping (class -> business name)")
         if self.label_mapping is not None:
-            self.label_mapping = {str(k): str(v) for k, v in self.label_mapping.items()}
+            if not isinstance(self.label_mapping, dict):
+                raise SpecError(f"label_mapping must be a dict of class -> label, got {type(self.label_mapping).__name__}")
+            self.label_mapping = normalise_label_mapping(self.label_mapping)
 
     def columns(self) -> list[str]:
         """Return the output column names in order (omitted ones excluded)."""
@@ -252,8 +258,12 @@ class CheckSpec:
 DEFAULT_CHECKS: dict[str, dict[str, Any]] = {
     # rows out == rows in, within a relative tolerance
     "row_parity": {"policy": "fail", "threshold": 0.0},
-    # every key appears exactly once in the written partition
+    # every non-NULL key appears exactly once in the written partition
     "unique_keys": {"policy": "fail"},
+    # no row has a NULL key (fact null_keys: rows with any key column NULL)
+    "null_keys": {"policy": "fail"},
+    # every predicted class has a label in label_mapping (fact uncovered_labels; skipped without a label column)
+    "labels": {"policy": "fail"},
     # fraction of null/NaN predictions at most threshold
     "null_predictions": {"policy": "fail", "threshold": 0.0},
     # predicted classes must be a subset of values (off unless values are given)

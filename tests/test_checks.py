@@ -30,7 +30,8 @@ def test_psi_is_zero_for_same_shares_and_handles_empty_bins():
 
 
 def good_stats(**over):
-    stats = {"rows_in": 1000, "rows_out": 1000, "duplicate_keys": 0, "null_predictions": 0,
+    stats = {"rows_in": 1000, "rows_out": 1000, "duplicate_keys": 0, "null_keys": 0, "uncovered_labels": [],
+             "null_predictions": 0,
              "class_counts": {"0": 600, "1": 400}, "psi": 0.01, "previous_partition": {"dt": "2026-01-01"}}
     stats.update(over)
     return stats

@@ -33,7 +33,8 @@ def test_valid_spec_round_trips_through_json():
     again = ScoringSpec.from_json(spec.to_json()).validate()
     assert again.to_dict() == spec.to_dict()
     assert again.outputs.label_mapping == {"0": "x"}
-    assert set(again.checks) == {"row_parity", "unique_keys", "null_predictions", "expected_classes", "drift"}
+    assert set(again.checks) == {"row_parity", "unique_keys", "null_keys", "labels", "null_predictions",
+                                 "expected_classes", "drift"}
 
 
 @pytest.mark.parametrize(

@@ -76,6 +76,9 @@ def evaluate_checks(stats: dict[str, Any], checks: dict[str, dict[str, Any]]) ->
             _result("unique_keys", dup == 0, dup, 0, cfg["policy"], f"{dup} rows repeat a key (allowed 0)")
         )
 
+    results += _null_keys_check(stats, checks.get("null_keys", {}))
+    results += _labels_check(stats, checks.get("labels", {}))
+
     cfg = checks.get("null_predictions", {})
     if cfg.get("policy", "off") != "off":
         nulls = int(stats.get("null_predictions") or 0)
@@ -144,6 +147,34 @@ def evaluate_checks(stats: dict[str, Any], checks: dict[str, dict[str, Any]]) ->
                     )
                 )
     return results
+
+
+def _null_keys_check(stats: dict[str, Any], cfg: dict[str, Any]) -> list[CheckResult]:
+    """``null_keys``: rows whose key (any key column) is NULL, from the fact ``null_keys``; allowed 0."""
+    policy = cfg.get("policy", "off")
+    if policy == "off":
+        return []
+    if stats.get("null_keys") is None:
+        return [CheckResult("null_keys", "skipped", None, 0, policy, "null_keys: skipped: not measured")]
+    n = int(stats["null_keys"])
+    return [_result("null_keys", n == 0, n, 0, policy, f"{n} rows have a NULL key (allowed 0)")]
+
+
+def _labels_check(stats: dict[str, Any], cfg: dict[str, Any]) -> list[CheckResult]:
+    """``labels``: every predicted class has a label in ``label_mapping``, from the fact ``uncovered_labels``
+    (the predicted classes the mapping does not cover; absent when no label column is written)."""
+    policy = cfg.get("policy", "off")
+    if policy == "off":
+        return []
+    uncovered = stats.get("uncovered_labels")
+    if uncovered is None:
+        return [CheckResult("labels", "skipped", None, [], policy, "labels: skipped: no label column")]
+    missing = sorted(str(c) for c in uncovered)
+    what = (
+        f"predicted class(es) {missing} have no label in label_mapping (their label would be NULL)"
+        if missing else "every predicted class has a label"
+    )
+    return [_result("labels", not missing, missing, [], policy, what)]
 
 
 def failed_checks(results: list[dict[str, Any]] | list[CheckResult]) -> list[dict[str, Any]]:
