@@ -59,9 +59,13 @@ def _state_path(home: str) -> str:
     return os.path.join(service_dir(home), "state.json")
 
 
-def _reset_hint(home: str) -> str:
-    return (f"reset it with 'python -m airflow_provider_spark_predict.metastore stop --home {home}' "
-            f"(and, to drop every table, delete {os.path.join(home, 'metastore_db')})")
+def _error(home: str, port: int, what: str) -> MetastoreError:
+    """One line naming the URI, what went wrong, the log and how to reset."""
+    return MetastoreError(
+        f"embedded Hive metastore thrift://{HOST}:{port} {what}; see {log_path(home)}; reset it with "
+        f"'python -m airflow_provider_spark_predict.metastore stop --home {home}' (to drop every table also "
+        f"delete {os.path.join(home, 'metastore_db')})"
+    )
 
 
 @contextlib.contextmanager
@@ -185,7 +189,7 @@ def _start(home: str) -> dict[str, int]:
             proc = subprocess.Popen(_command(home, port), stdout=out, stderr=subprocess.STDOUT, cwd=service_dir(home),
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         except OSError as exc:
-            raise MetastoreError(f"cannot start the embedded Hive metastore ({exc}); is Java 17+ installed?") from exc
+            raise _error(home, port, f"cannot start ({exc}; Java 17+ is needed)") from exc
     state = {"pid": proc.pid, "port": port}
     with open(_state_path(home) + ".tmp", "w") as fh:
         json.dump(state, fh)
@@ -194,18 +198,12 @@ def _start(home: str) -> dict[str, int]:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise MetastoreError(
-                f"the embedded Hive metastore thrift://{HOST}:{port} exited with code {proc.returncode} while "
-                f"starting; see {log}; {_reset_hint(home)}"
-            )
+            raise _error(home, port, f"exited with code {proc.returncode} while starting")
         if ping(port, timeout=5.0):
             return state
         time.sleep(0.5)
     _terminate(proc.pid)
-    raise MetastoreError(
-        f"the embedded Hive metastore thrift://{HOST}:{port} did not answer within {START_TIMEOUT:.0f} s; "
-        f"see {log}; {_reset_hint(home)}"
-    )
+    raise _error(home, port, f"did not answer within {START_TIMEOUT:.0f} s")
 
 
 def _terminate(pid: int, grace: float = 15.0) -> None:

@@ -283,8 +283,8 @@ class SparkPredictHook(BaseHook):
         from airflow_provider_spark_predict.staging import environment_spark_conf
 
         conf: dict[str, Any] = {"spark.log.level": "WARN"}
-        if master.startswith("local"):
-            conf.update(embedded.hive_conf())
+        if master.startswith("local") and "spark.hadoop.hive.metastore.uris" not in self.spark_conf:
+            conf.update(embedded.hive_conf())  # starts the embedded metastore service if needed
         if master.startswith("local") or (env is None and is_standalone(master) and deploy_mode == "client"):
             # local, or no shipped environment on a standalone cluster: this interpreter for the driver and
             # the Python workers (it exists at the same path on every worker of a one-machine or identically
