@@ -49,6 +49,9 @@ class LocalAirflow:
         self.env.update(env or {})
         self.env.update({
             "AIRFLOW_HOME": self.home,
+            # the CLI (backfill create, which clears re-processed runs) and the scheduler write at once:
+            # wait up to 60 s for SQLite's lock instead of the default 5 s ("database is locked")
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home}/airflow.db?timeout=60",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(parallelism),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -60,6 +63,8 @@ class LocalAirflow:
             "AIRFLOW__API_AUTH__JWT_SECRET": self.env.get("AIRFLOW__API_AUTH__JWT_SECRET", os.urandom(16).hex()),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1",
+            # only the backfill's runs: no run of "the latest interval" when the DAG is unpaused
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         })
         self.procs: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, str] = {}
