@@ -145,8 +145,18 @@ class LocalAirflow:
         before = {r[0] for r in self.query("SELECT id FROM backfill")}
         # the runs of a CronDataIntervalTimetable start at 03:00 on ds: the range ends the day after
         end = (date.fromisoformat(to_date) + timedelta(days=1)).isoformat()
-        self.cli("backfill", "create", "--dag-id", dag_id, "--from-date", from_date, "--to-date", end,
-                 "--max-active-runs", str(max_active_runs), *extra)
+        args = ("backfill", "create", "--dag-id", dag_id, "--from-date", from_date, "--to-date", end,
+                "--max-active-runs", str(max_active_runs), *extra)
+        for attempt in range(1, 6):
+            try:
+                self.cli(*args)
+                break
+            except RuntimeError as err:
+                # SQLite admits one writer: when the scheduler wrote since the CLI's transaction began, the CLI
+                # gets "database is locked" at once; Airflow removes the partial backfill so it can be retried
+                if "database is locked" not in str(err) or attempt == 5:
+                    raise
+                time.sleep(3)
         new = [r[0] for r in self.query("SELECT id FROM backfill") if r[0] not in before]
         if len(new) != 1:
             raise RuntimeError(f"expected one new backfill, found {new}")

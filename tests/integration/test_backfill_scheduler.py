@@ -34,7 +34,7 @@ ALL_DATES = [f"2026-01-0{i}" for i in range(1, 7)]
 BACKFILL = ALL_DATES[1:5]  # 02..05
 REDO = BACKFILL[1:3]  # 03, 04
 ROWS = 2000
-WAIT_S = 900
+WAIT_S = 1500
 
 
 def _store_files(home: str, kind: str) -> list[str]:
