@@ -156,6 +156,7 @@ class LocalAirflow:
                 # gets "database is locked" at once; Airflow removes the partial backfill so it can be retried
                 if "database is locked" not in str(err) or attempt == 5:
                     raise
+                self._drop_partial_backfills(before)
                 time.sleep(3)
         new = [r[0] for r in self.query("SELECT id FROM backfill") if r[0] not in before]
         if len(new) != 1:
@@ -167,6 +168,16 @@ class LocalAirflow:
             "SELECT r.logical_date, r.run_id, r.state FROM backfill_dag_run b JOIN dag_run r ON r.id = b.dag_run_id "
             "WHERE b.backfill_id = ?", new[0])
         return {str(ld)[:10]: (run_id, state) for ld, run_id, state in rows}
+
+    def _drop_partial_backfills(self, keep: set[int]) -> None:
+        """Delete backfills created since ``keep`` by a failed ``backfill create`` (what Airflow itself does
+        after a lock error on PostgreSQL/MySQL, but not on SQLite), so that it can be retried."""
+        with sqlite3.connect(os.path.join(self.home, "airflow.db"), timeout=60) as db:
+            for (bid,) in db.execute("SELECT id FROM backfill").fetchall():
+                if bid not in keep:
+                    db.execute("DELETE FROM backfill_dag_run WHERE backfill_id = ?", (bid,))
+                    db.execute("DELETE FROM dag_run WHERE backfill_id = ? AND state = 'queued'", (bid,))
+                    db.execute("DELETE FROM backfill WHERE id = ?", (bid,))
 
     def task_log(self, run_id: str, task_id: str = "score_users", dag_id: str = DAG_ID) -> str:
         """The latest attempt's task log of a run."""
