@@ -24,7 +24,8 @@ from tests.conftest import REPO, generate_demo, run_python, spark_sql
 from tests.integration.dag_utils import checked_report
 from tests.metastore_fixture import stop_session_metastores  # noqa: F401 - session fixture (stops services)
 
-pytestmark = [pytest.mark.spark, pytest.mark.airflow]
+# the suite default (900 s) is too short on 2 busy cores: 2 backfills, 6 spark-submits, 3 Airflow processes
+pytestmark = [pytest.mark.spark, pytest.mark.airflow, pytest.mark.timeout(2400)]
 
 sys.path.insert(0, os.path.join(REPO, "dags_examples"))
 from backfill_demo import LocalAirflow  # noqa: E402

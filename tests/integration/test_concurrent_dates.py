@@ -18,7 +18,7 @@ from tests.conftest import generate_demo, spark_sql
 from tests.integration.dag_utils import checked_report
 from tests.metastore_fixture import stop_session_metastores  # noqa: F401 - session fixture (stops services)
 
-pytestmark = [pytest.mark.spark]
+pytestmark = [pytest.mark.spark, pytest.mark.timeout(1800)]
 
 DATES = ["2026-01-01", "2026-01-02", "2026-01-03"]
 ROWS = 1500
