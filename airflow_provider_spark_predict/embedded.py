@@ -1,6 +1,7 @@
 """The embedded default: everything on this machine, under one data folder (not the cwd).
 
-With a ``local[...]`` master the job runs with an embedded Hive metastore (Derby) and a warehouse under
+With a ``local[...]`` master the job uses a Hive metastore service on 127.0.0.1 (Derby-backed, started on
+first use, shared by concurrent jobs; see :mod:`airflow_provider_spark_predict.metastore`) and a warehouse under
 ``$SPARK_PREDICT_HOME`` (default ``$AIRFLOW_HOME/spark_predict``, i.e. ``~/airflow/spark_predict``), and
 the stores are ``file://`` folders there. On a cluster none of this applies: the cluster's own metastore
 and the store URIs you configure are used.
@@ -34,20 +35,22 @@ def default_store_uri() -> str:
 
 
 def hive_conf(home: str | None = None) -> dict[str, str]:
-    """Spark conf for an embedded Derby metastore and warehouse under ``home``.
+    """Spark conf for the embedded Hive metastore service and warehouse under ``home``.
 
-    Derby serves one JVM at a time: two jobs on the same ``home`` at once make the second wait or fail.
+    Starts the metastore service of ``home`` if it is not running (see
+    :mod:`airflow_provider_spark_predict.metastore`): many jobs at once share it, as they share a
+    production metastore.
+
+    :raises MetastoreError: the service cannot be started or reached (the message names URI, log, reset)
     """
+    from airflow_provider_spark_predict import metastore
+
     home = home or data_home()
     os.makedirs(home, exist_ok=True)
     return {
         "spark.sql.catalogImplementation": "hive",
-        "spark.sql.warehouse.dir": os.path.join(home, "warehouse"),
-        "spark.hadoop.javax.jdo.option.ConnectionURL": (
-            f"jdbc:derby:;databaseName={os.path.join(home, 'metastore_db')};create=true"
-        ),
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={home}",
-        "spark.hadoop.hive.metastore.schema.verification": "false",
+        "spark.sql.warehouse.dir": metastore.warehouse_dir(home),
+        "spark.hadoop.hive.metastore.uris": metastore.ensure_running(home),
     }
 
 

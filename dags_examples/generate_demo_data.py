@@ -65,7 +65,8 @@ def write_partitions(spark, table: str, dates: list[str], rows: int) -> None:
 
 
 def local_spark(app: str = "spark-predict-demo-data"):
-    """A local[2] SparkSession on the embedded Hive metastore of the data folder."""
+    """A local[2] SparkSession on the embedded Hive metastore service of the data folder (started if needed;
+    it can run while scoring jobs use the same tables)."""
     from pyspark.sql import SparkSession
 
     from airflow_provider_spark_predict.embedded import hive_conf

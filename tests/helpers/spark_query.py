@@ -1,4 +1,8 @@
-"""Run SQL queries (JSON dict name -> sql in argv[1]) on the embedded metastore; print RESULT <json>."""
+"""Run SQL queries (JSON dict name -> sql in argv[1]) on the embedded metastore service; print RESULT <json>.
+
+Connects through ``embedded.hive_conf()`` (the thrift service of ``$SPARK_PREDICT_HOME``), so it may run
+while jobs on the same tables are running.
+"""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from airflow_provider_spark_predict.exceptions import CheckFailed, InputError, JobError, ModelError, SpecError
-from tests.conftest import generate_demo, spark_sql
+from tests.conftest import generate_demo
 from tests.integration.dag_utils import checked_report, read_folder
 
 pytestmark = [pytest.mark.spark]
@@ -272,33 +272,3 @@ def test_kill_during_the_job_keeps_previous_and_rerun_completes(world):
     assert report["published"] and report["rows_out"] == ROWS and report["duplicate_keys"] == 0
     world["baseline"] = report
 
-
-def test_two_runs_of_the_same_date_at_once(world):
-    """Embedded Derby serves one JVM: the second run fails cleanly or waits; never a mixed partition."""
-    results: list = []
-
-    def run():
-        try:
-            results.append(score(world))
-        except BaseException as err:  # noqa: BLE001
-            results.append(err)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=600)
-    ok = [r for r in results if isinstance(r, dict)]
-    assert ok, f"neither run succeeded: {results}"
-    final = checked_report(world["home"], "demo.user_scores", D1)
-    assert final["run_id"] in {r["run_id"] for r in ok}
-    res = spark_sql(world["home"], {
-        "n": f"SELECT count(*), count(DISTINCT pin) FROM demo.user_scores WHERE dt = '{D1}'",
-        "loc": f"DESCRIBE FORMATTED demo.user_scores PARTITION (dt='{D1}')",
-        "other": f"SELECT count(*) FROM demo.user_scores WHERE dt = '{D2}'",
-    })
-    assert res["n"] == [[ROWS, ROWS]]
-    loc = next(r[1] for r in res["loc"] if r[0] == "Location")
-    assert loc.rstrip("/").endswith(final["run_id"])
-    d2_marker = os.path.join(world["home"], "store", "reports", "demo.user_scores", f"dt={D2}", "_CHECKED.json")
-    assert res["other"] == [[ROWS if os.path.exists(d2_marker) else 0]], "the other date was touched"
