@@ -6,6 +6,7 @@ before any test module imports airflow.
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -60,6 +61,8 @@ def _close_spark_gateway() -> Iterator[None]:
         gateway.shutdown()
         SparkContext._gateway = None
         SparkContext._jvm = None
+        del gateway
+        gc.collect()  # the closed connections' finalizers log now, not at interpreter exit
 
 
 @pytest.fixture(scope="session")
