@@ -6,16 +6,24 @@ before any test module imports airflow.
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+
+#: stops every embedded metastore service the session started (they outlive the processes that start them)
+pytest_plugins = ["tests.metastore_fixture"]
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 _BASE = tempfile.mkdtemp(prefix="spark-predict-tests-")
+#: Data folder (metastore, warehouse, store, models) of the shared in-process Hive session.
+SHARED_HOME = os.path.join(_BASE, "shared-home")
 _SPARK_CONF_DIR = os.path.join(_BASE, "spark-conf")
 os.makedirs(_SPARK_CONF_DIR, exist_ok=True)
 with open(os.path.join(_SPARK_CONF_DIR, "spark-defaults.conf"), "w") as _fh:
@@ -37,6 +45,27 @@ os.environ.update(
         "PYSPARK_DRIVER_PYTHON": sys.executable,
     }
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_spark_gateway() -> Iterator[None]:
+    """At the end of the session, stop any SparkContext still running and close the py4j gateway while
+    pytest's output streams are still open: otherwise py4j logs its connection shutdown at interpreter
+    exit into a closed stream and a "--- Logging error ---" traceback follows pytest's summary."""
+    yield
+    if "pyspark" not in sys.modules:
+        return
+    from pyspark import SparkContext
+
+    if SparkContext._active_spark_context is not None:
+        SparkContext._active_spark_context.stop()
+    gateway = SparkContext._gateway
+    if gateway is not None:
+        gateway.shutdown()
+        SparkContext._gateway = None
+        SparkContext._jvm = None
+        del gateway
+        gc.collect()  # the closed connections' finalizers log now, not at interpreter exit
 
 
 @pytest.fixture(scope="session")
@@ -80,3 +109,87 @@ def generate_demo(home: str, dates: list[str], rows: int) -> None:
     """Create the demo input table and model under ``home`` (subprocess)."""
     run_python([os.path.join(REPO, "dags_examples", "generate_demo_data.py"), "--rows", str(rows), "--dates", *dates],
                env={"SPARK_PREDICT_HOME": home})
+
+
+# ---- one Hive-enabled SparkSession in the test process, shared by the in-session scenarios -------------
+#
+# Scenarios that are not about submission (checks, faults, bad input, strategies, paths, flavors) run the
+# job's code on this session (``tests.helpers.in_session.run_spec``) instead of a spark-submit JVM each.
+# Everything up to the submission is the real operator -> hook path (``in_session`` fixture below).
+# Derby serves one JVM: nothing else may open SHARED_HOME's metastore while this session lives, so
+# queries on it go through the session (``session_sql``), never through ``spark_sql`` (a subprocess).
+
+_generated: set[tuple[str, tuple[str, ...], int]] = set()
+
+
+@pytest.fixture(scope="module")
+def shared_spark() -> Iterator[Any]:
+    """The shared local[2] Hive session on SHARED_HOME (no UI); stopped at the end of the module, so no
+    session outlives the module that used it (the py4j gateway JVM stays up and is reused)."""
+    from pyspark.sql import SparkSession
+
+    from airflow_provider_spark_predict.embedded import hive_conf
+
+    builder = (SparkSession.builder.master("local[2]").appName("spark-predict-tests-shared")
+               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.shuffle.partitions", "4"))
+    for key, value in hive_conf(SHARED_HOME).items():
+        builder = builder.config(key, value)
+    spark = builder.enableHiveSupport().getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    # an already running gateway JVM ignores extraJavaOptions: keep derby.log out of the cwd anyway
+    jvm: Any = spark.sparkContext._jvm
+    jvm.java.lang.System.setProperty("derby.system.home", SHARED_HOME)
+    try:
+        yield spark
+    finally:
+        spark.stop()
+
+
+def session_sql(spark: Any, queries: dict[str, str]) -> dict[str, list[list]]:
+    """Run SQL queries on the shared session; name -> rows (as lists)."""
+    return {name: [list(r) for r in spark.sql(sql).collect()] for name, sql in queries.items()}
+
+
+def demo_in_session(spark: Any, dates: list[str], rows: int) -> str:
+    """The demo input table ``demo.user_features`` and model under SHARED_HOME, made once per test session
+    with the functions of ``dags_examples/generate_demo_data.py`` on the shared session; returns the model
+    path. Read-only for the tests: they write their own output tables."""
+    sys.path.insert(0, os.path.join(REPO, "dags_examples"))
+    try:
+        import generate_demo_data as gen
+    finally:
+        sys.path.pop(0)
+    model = os.path.join(SHARED_HOME, "models", "user_class_xgb.json")
+    key = ("demo.user_features", tuple(dates), rows)
+    if key not in _generated:
+        if not os.path.exists(model):
+            gen.train_model(model)
+        gen.write_partitions(spark, "demo.user_features", dates, rows)
+        _generated.add(key)
+    return model
+
+
+@pytest.fixture(scope="module")
+def in_session(shared_spark) -> Iterator[str]:
+    """Operators/hooks run as in production, but ``SparkSubmitHook.submit`` runs the job on the shared
+    session instead of starting spark-submit (it reads the spec the hook staged, like the job does).
+    SPARK_PREDICT_HOME is SHARED_HOME (its store, warehouse and metastore); returns it."""
+    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+
+    from airflow_provider_spark_predict.job.hadoopfs import HadoopFS
+    from airflow_provider_spark_predict.spec import ScoringSpec
+    from tests.helpers.in_session import run_spec
+
+    def submit(hook: Any, application: str = "", **kwargs: Any) -> None:
+        args = list(hook._application_args or [])
+        spec_uri = args[args.index("--spec") + 1]
+        spec = ScoringSpec.from_json(HadoopFS(shared_spark).read_text(spec_uri)).validate()
+        report = run_spec(shared_spark, spec)
+        if report["status"] == "error":  # spark-submit exits non-zero, the hook raises
+            raise RuntimeError(f"in-session job failed: {report.get('error_type')}: {report.get('error')}")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(SparkSubmitHook, "submit", submit)
+        mp.setenv("SPARK_PREDICT_HOME", SHARED_HOME)
+        yield SHARED_HOME

@@ -142,31 +142,44 @@ class StandaloneCluster:
             ],
         )  # fmt: skip
         for i in range(self.n_workers):
-            worker_dir = self.base_dir / f"worker-{i}"
-            worker_dir.mkdir(exist_ok=True)
-            webui = free_port()
-            self.worker_dirs.append(worker_dir)
-            self.worker_webui_ports.append(webui)
-            proc = self._spawn(
-                f"worker-{i}",
-                [
-                    "org.apache.spark.deploy.worker.Worker",
-                    "--host", "127.0.0.1",
-                    "--cores", str(self.worker_cores),
-                    "--memory", self.worker_memory,
-                    "--webui-port", str(webui),
-                    "--work-dir", str(worker_dir),
-                    self.master_url,
-                ],
-                {"SPARK_WORKER_DIR": str(worker_dir)},
-            )  # fmt: skip
-            self.worker_procs.append(proc)
+            self.worker_procs.append(self._start_worker(i))
         try:
             self.wait_for_workers(self.n_workers, timeout=timeout)
         except Exception:
             self.stop()
             raise
         return self
+
+    def _start_worker(self, i: int) -> subprocess.Popen[bytes]:
+        """Spawn worker ``i`` (its dir and web UI port are kept across restarts)."""
+        worker_dir = self.base_dir / f"worker-{i}"
+        worker_dir.mkdir(exist_ok=True)
+        if i == len(self.worker_dirs):
+            self.worker_dirs.append(worker_dir)
+            self.worker_webui_ports.append(free_port())
+        return self._spawn(
+            f"worker-{i}",
+            [
+                "org.apache.spark.deploy.worker.Worker",
+                "--host", "127.0.0.1",
+                "--cores", str(self.worker_cores),
+                "--memory", self.worker_memory,
+                "--webui-port", str(self.worker_webui_ports[i]),
+                "--work-dir", str(worker_dir),
+                self.master_url,
+            ],
+            {"SPARK_WORKER_DIR": str(worker_dir)},
+        )  # fmt: skip
+
+    def ensure_workers(self, timeout: float = 120.0) -> None:
+        """Restart every worker that is not running (e.g. killed by a test); return when all are alive.
+
+        :param timeout: Seconds to wait for ``aliveworkers == n_workers``.
+        """
+        for i, proc in enumerate(self.worker_procs):
+            if proc.poll() is not None:
+                self.worker_procs[i] = self._start_worker(i)
+        self.wait_for_workers(self.n_workers, timeout=timeout)
 
     def master_state(self) -> dict:
         """Return the master web UI's JSON (``aliveworkers``, ``workers``, ``activeapps``, ...)."""

@@ -19,7 +19,6 @@ import pytest
 
 from airflow_provider_spark_predict import metastore
 from tests.conftest import REPO
-from tests.metastore_fixture import stop_session_metastores  # noqa: F401 - session fixture (stops services)
 
 pytestmark = [pytest.mark.spark]
 

@@ -9,23 +9,17 @@ import os
 import sys
 
 
-def main() -> None:
+def train(spark, src: str, model_dir: str, expected_dir: str) -> None:  # type: ignore[no-untyped-def]
+    """Fit imputer + assembler + logistic regression on ``src``; save the model and its own transform.
+
+    :param spark: a live SparkSession (not stopped)
+    """
     from pyspark.ml import Pipeline
     from pyspark.ml.classification import LogisticRegression
     from pyspark.ml.feature import Imputer, VectorAssembler
     from pyspark.ml.functions import vector_to_array
-    from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
-    src, model_dir, expected_dir = sys.argv[1:4]
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("train-pipeline")
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
     cols = [f"f{i:03d}" for i in range(10)]
     df = spark.read.parquet(src)
     df = df.withColumn(
@@ -43,7 +37,24 @@ def main() -> None:
         F.array_max(vector_to_array("probability")).alias("score"),
     )
     out.write.mode("overwrite").parquet(expected_dir)
-    spark.stop()
+
+
+def main() -> None:
+    from pyspark.sql import SparkSession
+
+    src, model_dir, expected_dir = sys.argv[1:4]
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("train-pipeline")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        train(spark, src, model_dir, expected_dir)
+    finally:
+        spark.stop()
 
 
 if __name__ == "__main__":

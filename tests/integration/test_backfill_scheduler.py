@@ -22,7 +22,6 @@ import pytest
 from airflow_provider_spark_predict import metastore
 from tests.conftest import REPO, generate_demo, run_python, spark_sql
 from tests.integration.dag_utils import checked_report
-from tests.metastore_fixture import stop_session_metastores  # noqa: F401 - session fixture (stops services)
 
 # the suite default (900 s) is too short on 2 busy cores: 2 backfills, 6 spark-submits, 3 Airflow processes
 pytestmark = [pytest.mark.spark, pytest.mark.airflow, pytest.mark.timeout(2400)]

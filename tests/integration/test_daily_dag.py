@@ -17,7 +17,7 @@ from tests.integration.dag_utils import checked_report, load_example_dag, read_f
 pytestmark = [pytest.mark.spark, pytest.mark.airflow]
 
 DATES = ["2026-01-01", "2026-01-02"]
-ROWS = 3000
+ROWS = 2000
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,8 @@
-"""Path input/output (parquet folders laid out ``dt=...``) and the ``grouped`` strategy, with real Spark."""
+"""Path input/output (parquet folders laid out ``dt=...``) and the ``grouped`` strategy, with real Spark.
+
+The real operator -> hook path; the job runs on the tests' shared Hive session instead of a spark-submit
+(``in_session`` fixture, ``tests/conftest.py``).
+"""
 
 from __future__ import annotations
 
@@ -7,36 +11,42 @@ import os
 import numpy as np
 import pytest
 
-from tests.conftest import generate_demo
+from tests.conftest import demo_in_session
 from tests.integration.dag_utils import read_folder
 
 pytestmark = [pytest.mark.spark]
 
+ROWS = 2000
+D1, D2 = "2026-01-01", "2026-01-02"
 
-def test_path_output_with_grouped_strategy_and_rerun(tmp_path, monkeypatch):
+
+@pytest.fixture(scope="module")
+def demo(in_session, shared_spark) -> tuple[str, str]:
+    """(home, model): the shared demo input (read-only) and its model."""
+    return in_session, demo_in_session(shared_spark, [D1, D2], ROWS)
+
+
+def test_path_output_with_grouped_strategy_and_rerun(demo, tmp_path):
     import xgboost as xgb
 
     from airflow_provider_spark_predict.operators.predict import SparkPredictOperator
 
-    home = str(tmp_path / "home")
-    monkeypatch.setenv("SPARK_PREDICT_HOME", home)
-    generate_demo(home, ["2026-01-01"], 1200)
+    home, model = demo
     src = os.path.join(home, "warehouse", "demo.db", "user_features")
     out = str(tmp_path / "scores")
-    model = os.path.join(home, "models", "user_class_xgb.json")
 
     def run():
         op = SparkPredictOperator(
             task_id="score", model=model, input_path="file://" + src, input_partition={"dt": "2026-01-01"},
             keys=["pin"], output_path="file://" + out, output_partition={"dt": "2026-01-01"},
-            strategy="grouped", target_group_rows=500, probability_column="probability",
+            strategy="grouped", target_group_rows=700, probability_column="probability",
         )
         return op.execute({"ti": None})
 
     first = run()
     assert first["strategy"] == {"strategy": "grouped", "num_groups": 3, "batch_rows": first["strategy"]["batch_rows"],
                                  "feature_dtype": "float"}
-    assert first["published"] and first["rows_out"] == 1200 and first["duplicate_keys"] == 0
+    assert first["published"] and first["rows_out"] == ROWS and first["duplicate_keys"] == 0
     published = os.path.join(out, "dt=2026-01-01")
     got = read_folder(published).set_index("pin")
 
@@ -50,21 +60,18 @@ def test_path_output_with_grouped_strategy_and_rerun(tmp_path, monkeypatch):
 
     second = run()  # a re-run replaces the folder as a whole; the superseded one is kept for rollback
     assert second["published"] and second["replaced_location"]
-    assert len(read_folder(published)) == 1200
+    assert len(read_folder(published)) == ROWS
     kept = os.listdir(os.path.join(out, "_spark_predict", "dt=2026-01-01"))
     assert any(k.startswith("superseded-") for k in kept)
 
 
-def test_map_reads_parquet_partitions_with_pyarrow_by_default_and_spark_on_request(tmp_path, monkeypatch):
+def test_map_reads_parquet_partitions_with_pyarrow_by_default_and_spark_on_request(demo):
     import xgboost as xgb
 
     from airflow_provider_spark_predict.exceptions import SparkPredictError
     from airflow_provider_spark_predict.operators.predict import SparkPredictOperator
 
-    home = str(tmp_path / "home")
-    monkeypatch.setenv("SPARK_PREDICT_HOME", home)
-    generate_demo(home, ["2026-01-01", "2026-01-02"], 1000)
-    model = os.path.join(home, "models", "user_class_xgb.json")
+    home, model = demo
 
     def run(table, **kw):
         return SparkPredictOperator(
@@ -81,7 +88,7 @@ def test_map_reads_parquet_partitions_with_pyarrow_by_default_and_spark_on_reque
     by_reader = {}
     for reader, table in (("auto", "demo.scores_pyarrow"), ("spark", "demo.scores_spark")):
         report = run(table, reader=reader)
-        assert report["published"] and report["rows_in"] == report["rows_out"] == 1000  # only the one partition
+        assert report["published"] and report["rows_in"] == report["rows_out"] == ROWS  # only the one partition
         got = read_folder(report["version_path"]).set_index("pin").loc[inp["pin"]]
         np.testing.assert_array_equal(got["prediction"].to_numpy(), probs.argmax(axis=1))
         np.testing.assert_allclose(got["score"].to_numpy(), probs.max(axis=1), rtol=1e-6)

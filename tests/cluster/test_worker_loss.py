@@ -4,7 +4,8 @@ prediction equals the model's own).
 
 REAL standalone cluster, client mode, through the operator. The model (``spx_probe.SlowRegressor``, from
 the packed venv) sleeps per Arrow batch and touches a marker file when scoring starts, so the kill lands
-while tasks run. This file runs last in the folder (``zz``): the session cluster keeps one worker after it.
+while tasks run. The ``all_workers`` fixture restarts the killed worker afterwards, so the session cluster
+is whole again for whatever test runs next (no reliance on file order).
 """
 
 from __future__ import annotations
@@ -28,8 +29,16 @@ DATE = "2026-03-01"
 ROWS = 1200
 
 
-def test_worker_killed_during_scoring(standalone_cluster, cluster_conn, scoring_venv, shared_store, spark_home,
-                                     tmp_path):
+@pytest.fixture
+def all_workers(standalone_cluster):  # noqa: F811
+    """Both workers alive before the test, and again after it (the test kills one)."""
+    standalone_cluster.ensure_workers()
+    yield standalone_cluster
+    standalone_cluster.ensure_workers()
+
+
+def test_worker_killed_during_scoring(all_workers, cluster_conn, scoring_venv, shared_store, spark_home, tmp_path):
+    standalone_cluster = all_workers
     assert len(standalone_cluster.pids) == 3, "needs the master and both workers"
     make_table(spark_home, "demo.feats", DATE, ROWS, partitions=2)
     markers = tmp_path / "markers"
