@@ -34,7 +34,7 @@ def test_spark_pipeline_scored_locally_equals_spark_transform(tmp_path, monkeypa
                       output_partition={"dt": "2026-01-01"}).execute({"ti": None})
     expected = pd.read_parquet(os.path.join(FIXTURE, "expected.parquet")).set_index("row_id").sort_index()
     got = pd.read_parquet(out / "dt=2026-01-01").set_index("row_id").sort_index()
-    assert report["engine"] == "local" and report["published"] and report["model"]["flavor"] == "spark_pipeline"
+    assert report["engine"] == "in_process" and report["published"] and report["model"]["flavor"] == "spark_pipeline"
     assert report["rows_in"] == report["rows_out"] == len(expected)
     np.testing.assert_array_equal(got["prediction"].to_numpy(dtype=float), expected["prediction"].to_numpy())
     np.testing.assert_array_equal(got["score"].to_numpy(dtype=float),
