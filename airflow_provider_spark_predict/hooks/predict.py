@@ -9,7 +9,6 @@ the Spark provider's :class:`SparkSubmitHook`. Nothing here imports pyspark, pan
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -17,7 +16,7 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_spark_predict import embedded, exceptions, preflight, runs
 from airflow_provider_spark_predict.deploy import Deployment, deployment_for, resolve_target
-from airflow_provider_spark_predict.exceptions import JobError, SparkPredictError
+from airflow_provider_spark_predict.exceptions import JobError
 from airflow_provider_spark_predict.report import RunReport, raise_if_error, report_folder
 from airflow_provider_spark_predict.runs import new_run_id
 from airflow_provider_spark_predict.spec import ScoringSpec
