@@ -60,7 +60,7 @@ class InProcessEngine:
         check_supported(spec)
         flavor = spec.model.flavor if spec.model.flavor != "auto" else detect_flavor(self.model_path)
         if flavor == "spark_pipeline":
-            from airflow_provider_spark_predict.local import load_pipeline
+            from airflow_provider_spark_predict.sparkml import load_pipeline
 
             pipeline = load_pipeline(self.model_path)
             predictor = self._predictor(pipeline)
