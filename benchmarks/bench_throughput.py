@@ -53,8 +53,7 @@ for p in (ROOT, ROOT / "benchmarks"):
 
 import workload  # noqa: E402
 
-from airflow_provider_spark_predict.job import main as main_job  # noqa: E402
-from airflow_provider_spark_predict.job import reader, scoring  # noqa: E402
+from airflow_provider_spark_predict.job import reader, scoring, spark_engine  # noqa: E402
 from airflow_provider_spark_predict.job.hadoopfs import HadoopFS  # noqa: E402
 from airflow_provider_spark_predict.spec import OutputsSpec, ScoringSpec  # noqa: E402
 
@@ -275,7 +274,7 @@ class Bench:
             else:
                 dtype = reader.feature_dtype(df, self.features)
                 if variant == "map":  # the job's own reader choice: "auto" picks pyarrow here
-                    choice = main_job.choose_reader(spark, self.spec(), df, self.features, HadoopFS(spark))
+                    choice = spark_engine.choose_reader(spark, self.spec(), df, self.features, HadoopFS(spark))
                     assert choice.facts["reader"] == "pyarrow" and choice.rows == self.rows, choice.facts
                     scored = scoring.score_splits(
                         spark, choice.files, choice.tasks, key_fields=[df.schema[k] for k in KEYS],

@@ -8,12 +8,11 @@ Exits non-zero when they do not match.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
 from airflow_provider_spark_predict.embedded import data_home
-from airflow_provider_spark_predict.report import format_report
+from airflow_provider_spark_predict.report import RunReport, format_report
 
 
 def main() -> int:
@@ -25,7 +24,7 @@ def main() -> int:
         print(f"no checked report at {path}: the run did not publish the partition", file=sys.stderr)
         return 1
     with open(path) as fh:
-        report = json.load(fh)
+        report = RunReport.from_json(fh.read())
     print(format_report(report))
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from generate_demo_data import local_spark

@@ -7,7 +7,8 @@ import math
 import pytest
 
 from airflow_provider_spark_predict.checks import evaluate_checks, failed_checks, psi
-from airflow_provider_spark_predict.spec import DEFAULT_CHECKS
+from airflow_provider_spark_predict.report import RunReport
+from airflow_provider_spark_predict.spec import DEFAULT_CHECKS, CheckSpec
 
 
 def test_psi_matches_hand_computed_value():
@@ -34,7 +35,12 @@ def good_stats(**over):
              "null_predictions": 0,
              "class_counts": {"0": 600, "1": 400}, "psi": 0.01, "previous_partition": {"dt": "2026-01-01"}}
     stats.update(over)
-    return stats
+    return RunReport(**stats)
+
+
+def checks_with(**over):
+    """The default checks as :class:`CheckSpec`, with some replaced."""
+    return {name: CheckSpec(**cfg) for name, cfg in {**DEFAULT_CHECKS, **over}.items()}
 
 
 def by_name(results):
@@ -42,7 +48,7 @@ def by_name(results):
 
 
 def test_all_checks_pass_on_good_stats():
-    results = evaluate_checks(good_stats(), DEFAULT_CHECKS)
+    results = evaluate_checks(good_stats(), checks_with())
     assert {r.status for r in results} == {"passed"}
     assert failed_checks(results) == []
 
@@ -56,7 +62,7 @@ def test_all_checks_pass_on_good_stats():
     ],
 )
 def test_each_failure_names_the_check_value_and_threshold(over, check):
-    results = by_name(evaluate_checks(good_stats(**over), DEFAULT_CHECKS))
+    results = by_name(evaluate_checks(good_stats(**over), checks_with()))
     assert results[check].status == "failed"
     msg = results[check].message
     assert msg.startswith(f"{check}: FAILED")
@@ -64,20 +70,20 @@ def test_each_failure_names_the_check_value_and_threshold(over, check):
 
 
 def test_warn_policy_warns_instead_of_failing():
-    checks = dict(DEFAULT_CHECKS, unique_keys={"policy": "warn"})
+    checks = checks_with(unique_keys={"policy": "warn"})
     results = by_name(evaluate_checks(good_stats(duplicate_keys=2), checks))
     assert results["unique_keys"].status == "warned"
     assert failed_checks(list(results.values())) == []
 
 
 def test_row_parity_tolerance():
-    checks = dict(DEFAULT_CHECKS, row_parity={"policy": "fail", "threshold": 0.02})
+    checks = checks_with(row_parity={"policy": "fail", "threshold": 0.02})
     assert by_name(evaluate_checks(good_stats(rows_out=985), checks))["row_parity"].status == "passed"
     assert by_name(evaluate_checks(good_stats(rows_out=970), checks))["row_parity"].status == "failed"
 
 
 def test_drift_thresholds_and_skip_without_previous():
-    checks = dict(DEFAULT_CHECKS, drift={"policy": "fail", "warn_threshold": 0.1, "threshold": 0.25})
+    checks = checks_with(drift={"policy": "fail", "warn_threshold": 0.1, "threshold": 0.25})
     assert by_name(evaluate_checks(good_stats(psi=0.05), checks))["drift"].status == "passed"
     assert by_name(evaluate_checks(good_stats(psi=0.2), checks))["drift"].status == "warned"
     failed = by_name(evaluate_checks(good_stats(psi=0.4), checks))["drift"]
@@ -87,7 +93,7 @@ def test_drift_thresholds_and_skip_without_previous():
 
 
 def test_expected_classes():
-    checks = dict(DEFAULT_CHECKS, expected_classes={"policy": "fail", "values": [0, 1]})
+    checks = checks_with(expected_classes={"policy": "fail", "values": [0, 1]})
     assert by_name(evaluate_checks(good_stats(), checks))["expected_classes"].status == "passed"
     bad = by_name(evaluate_checks(good_stats(class_counts={"0": 1, "7": 2}), checks))["expected_classes"]
     assert bad.status == "failed" and "7" in bad.message

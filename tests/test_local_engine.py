@@ -20,7 +20,7 @@ FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "spark_ml", "spark
 def operator(**kw):
     from airflow_provider_spark_predict.operators.predict import SparkPredictOperator
 
-    return SparkPredictOperator(task_id="score_small", engine="local", **kw)
+    return SparkPredictOperator(task_id="score_small", engine="in_process", **kw)
 
 
 def test_spark_pipeline_scored_locally_equals_spark_transform(tmp_path, monkeypatch):
@@ -34,7 +34,7 @@ def test_spark_pipeline_scored_locally_equals_spark_transform(tmp_path, monkeypa
                       output_partition={"dt": "2026-01-01"}).execute({"ti": None})
     expected = pd.read_parquet(os.path.join(FIXTURE, "expected.parquet")).set_index("row_id").sort_index()
     got = pd.read_parquet(out / "dt=2026-01-01").set_index("row_id").sort_index()
-    assert report["engine"] == "local" and report["published"] and report["model"]["flavor"] == "spark_pipeline"
+    assert report["engine"] == "in_process" and report["published"] and report["model"]["flavor"] == "spark_pipeline"
     assert report["rows_in"] == report["rows_out"] == len(expected)
     np.testing.assert_array_equal(got["prediction"].to_numpy(dtype=float), expected["prediction"].to_numpy())
     np.testing.assert_array_equal(got["score"].to_numpy(dtype=float),
@@ -82,7 +82,7 @@ def test_local_engine_does_not_start_a_jvm():
         "d = tempfile.mkdtemp(); os.environ['SPARK_PREDICT_HOME'] = d + '/home'\n"
         "os.makedirs(d + '/in/dt=1'); pd.DataFrame({'k': ['a', 'b'], 'x': [1.0, 2.0]}).to_parquet(d + '/in/dt=1/p.parquet')\n"
         "joblib.dump(DummyClassifier().fit(pd.DataFrame({'x': [0.0, 1.0]}), [0, 1]), d + '/m.joblib')\n"
-        "SparkPredictOperator(task_id='t', engine='local', model=d + '/m.joblib', input_path=d + '/in',\n"
+        "SparkPredictOperator(task_id='t', engine='in_process', model=d + '/m.joblib', input_path=d + '/in',\n"
         "    input_partition={'dt': '1'}, keys=['k'], output_path=d + '/out', output_partition={'dt': '1'}).execute({})\n"
         "print('pyspark' in sys.modules, 'py4j.java_gateway' in sys.modules)\n"
     )

@@ -261,7 +261,7 @@ def test_big_row_groups_are_streamed_in_batches(tmp_path, monkeypatch):
 
 
 def test_conf_bytes():
-    from airflow_provider_spark_predict.job.main import conf_bytes
+    from airflow_provider_spark_predict.job.spark_engine import conf_bytes
 
     assert conf_bytes("134217728b") == 134217728 == conf_bytes("128m") == conf_bytes("128MB")
     assert conf_bytes("4k") == 4096 and conf_bytes("1g") == 2**30 and conf_bytes("12345") == 12345
@@ -270,7 +270,7 @@ def test_conf_bytes():
 def test_pyarrow_inputs_refuses_partition_columns_queries_and_other_formats():
     """``pyarrow_inputs`` decides from the spec and the DataFrame's column types; a small stand-in for the
     DataFrame (``dtypes`` and ``inputFiles()``) is enough, Spark's side is covered by the integration test."""
-    from airflow_provider_spark_predict.job.main import pyarrow_inputs
+    from airflow_provider_spark_predict.job.spark_engine import pyarrow_inputs
     from airflow_provider_spark_predict.spec import ScoringSpec
 
     class Frame:

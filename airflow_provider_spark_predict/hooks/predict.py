@@ -9,7 +9,6 @@ the Spark provider's :class:`SparkSubmitHook`. Nothing here imports pyspark, pan
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -17,8 +16,8 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_spark_predict import embedded, exceptions, preflight, runs
 from airflow_provider_spark_predict.deploy import Deployment, deployment_for, resolve_target
-from airflow_provider_spark_predict.exceptions import JobError, SparkPredictError
-from airflow_provider_spark_predict.report import report_folder
+from airflow_provider_spark_predict.exceptions import JobError
+from airflow_provider_spark_predict.report import RunReport, raise_if_error, report_folder
 from airflow_provider_spark_predict.runs import new_run_id
 from airflow_provider_spark_predict.spec import ScoringSpec
 from airflow_provider_spark_predict.staging.store import Store
@@ -272,13 +271,12 @@ class SparkPredictHook(BaseHook):
         return self.run_local(spec)
 
     def run_local(self, spec: ScoringSpec) -> dict[str, Any]:
-        """Score ``spec`` in this process without Spark (``engine="local"``); same report and checks.
+        """Score ``spec`` in this process without Spark (``engine="in_process"``); same sequence, report
+        and checks as the Spark job (:mod:`airflow_provider_spark_predict.in_process`).
 
         :param spec: the run; needs ``input.path`` and ``output.path``
         """
-        import fsspec
-
-        from airflow_provider_spark_predict.inprocess import score_in_process
+        from airflow_provider_spark_predict.in_process import run_in_process
 
         spec.validate()
         spec.run_id = spec.run_id or new_run_id()
@@ -286,10 +284,13 @@ class SparkPredictHook(BaseHook):
         preflight.check_model(spec, self._logger)
         model = self.stage_model(spec)
         spec.model.uri = model.uri
-        model_path = _local_path(model.uri) if model.uri.startswith("file://") else _local_path(original)
-        fs, _ = fsspec.core.url_to_fs(spec.input.path or "", **self.storage_options)
-        self.log.info("scoring %s in this process (engine=local), no Spark", spec.input.describe())
-        return score_in_process(spec, model_path, self.store_uri, fs, self._logger)
+        model_path = _local_path(model.uri if model.uri.startswith("file://") else original)
+        spec.report_uri = f"{report_folder(self.store_uri, spec.output)}/{spec.run_id}.json"
+        self.log.info("scoring %s in this process (engine=in_process), no Spark", spec.input.describe())
+        report = run_in_process(spec, model_path, self.storage_options, self._logger)
+        report.report_uri = spec.report_uri
+        raise_if_error(report)
+        return report.to_dict()
 
     def _read_report(self, spec: ScoringSpec, submit_error: Exception | None, staged: dict[str, Any]) -> dict[str, Any]:
         text = self.read_text(spec.report_uri)
@@ -297,22 +298,18 @@ class SparkPredictHook(BaseHook):
             raise JobError(
                 f"the scoring job wrote no report to {spec.report_uri}: {submit_error or 'unknown failure'}"
             ) from submit_error
-        report = json.loads(text)
-        report["staging"] = {k: (v.to_dict() if v is not None else None) for k, v in staged.items()}
-        report["report_uri"] = spec.report_uri
+        report = RunReport.from_json(text)
+        report.staging = {k: (v.to_dict() if v is not None else None) for k, v in staged.items()}
+        report.report_uri = spec.report_uri
         yarn_id = self.application_id()
         if yarn_id:
-            report["application_id"] = yarn_id
-        if not report.get("tracking_url"):
-            report["tracking_url"] = self.tracking_url(report.get("application_id"))
-        if report.get("status") == "error":
-            cls = getattr(exceptions, str(report.get("error_type")), None)
-            if not (isinstance(cls, type) and issubclass(cls, SparkPredictError)):
-                cls = JobError
-            raise cls(f"{report.get('error')} (report: {spec.report_uri})")
+            report.application_id = yarn_id
+        if not report.tracking_url:
+            report.tracking_url = self.tracking_url(report.application_id)
+        raise_if_error(report)
         if submit_error is not None:
             raise JobError(f"spark-submit failed after the report was written: {submit_error}") from submit_error
-        return report
+        return report.to_dict()
 
     def application_id(self) -> str | None:
         """The cluster's id of the submitted application (YARN), else ``None``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_spark_predict.exceptions import InputError
+from airflow_provider_spark_predict.run.layout import partition_folder
 from airflow_provider_spark_predict.spec import InputSpec
 
 NUMERIC_TYPES = ("tinyint", "smallint", "int", "bigint", "float", "double", "boolean")
@@ -37,9 +38,7 @@ def read_input(spark: Any, spec: InputSpec) -> Any:
                 raise InputError(f"input table {spec.table} has no partition column(s) {missing}")
             df = df.where(partition_predicate(spec.partition))
     elif spec.path:
-        path = spec.path.rstrip("/")
-        if spec.partition:
-            path = path + "/" + "/".join(f"{k}={v}" for k, v in spec.partition.items())
+        path = partition_folder(spec.path, spec.partition)
         try:
             df = spark.read.format(spec.format).load(path)
         except Exception as err:
@@ -51,32 +50,13 @@ def read_input(spark: Any, spec: InputSpec) -> Any:
     return df
 
 
-def check_columns(df: Any, keys: list[str], features: list[str], what: str) -> None:
-    """Fail before scoring when key or feature columns are missing, naming them.
-
-    :param df: the input DataFrame
-    :param keys: key columns
-    :param features: feature columns
-    :param what: description of the input for the message
-    """
-    present = set(df.columns)
-    missing_keys = [k for k in keys if k not in present]
-    missing_features = [f for f in features if f not in present]
-    if missing_keys or missing_features:
-        parts = []
-        if missing_keys:
-            parts.append(f"key column(s) {missing_keys}")
-        if missing_features:
-            shown = missing_features[:20]
-            more = f" and {len(missing_features) - 20} more" if len(missing_features) > 20 else ""
-            parts.append(f"feature column(s) {shown}{more}")
-        raise InputError(f"{what} is missing {' and '.join(parts)}; nothing was scored or written")
-
-
 def feature_dtype(df: Any, features: list[str]) -> str:
-    """Return ``float`` when every feature column is float32 already, else ``double``."""
+    """Return ``float`` when every feature column is float32 already, else ``double``
+    (:func:`airflow_provider_spark_predict.job.scoring.matrix_type`)."""
+    from airflow_provider_spark_predict.job.scoring import matrix_type
+
     types = dict(df.dtypes)
-    return "float" if all(types[f] == "float" for f in features) else "double"
+    return matrix_type(types[f] for f in features)
 
 
 def cast_features(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,21 @@ class OutputPlan:
             fields.append(T.StructField(o.probability_column, T.ArrayType(T.DoubleType(), True), True))
         if o.label_column:
             fields.append(T.StructField(o.label_column, T.StringType(), True))
+        return fields
+
+    def arrow_fields(self) -> list[Any]:
+        """The output columns as pyarrow fields (the same types as :meth:`spark_fields`)."""
+        import pyarrow as pa
+
+        kinds = {"int": pa.int32(), "double": pa.float64(), "string": pa.string()}
+        o = self.outputs
+        fields = [pa.field(o.prediction_column, kinds[self.prediction_type])]
+        if o.score_column:
+            fields.append(pa.field(o.score_column, pa.float64()))
+        if o.probability_column:
+            fields.append(pa.field(o.probability_column, pa.list_(pa.float64())))
+        if o.label_column:
+            fields.append(pa.field(o.label_column, pa.string()))
         return fields
 
     def columns(self, pred: Prediction) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
@@ -160,12 +176,62 @@ def _fill_nan(x: np.ndarray, fill_value: float) -> None:
     np.copyto(x, np.asarray(fill_value, dtype=x.dtype), where=np.isnan(x))
 
 
+def matrix_type(feature_types: Iterable[str]) -> str:
+    """The feature matrix rule of every engine: ``float`` (float32 kept) when every feature is float32,
+    else ``double`` (float64). Spark's type names and pyarrow's (``str(pa.float32())``) are the same."""
+    return "float" if all(t == "float" for t in feature_types) else "double"
+
+
+def numpy_dtype(type_name: str) -> Any:
+    """``numpy.float32`` for ``float``, else ``numpy.float64``."""
+    return np.float32 if type_name == "float" else np.float64
+
+
 def arrow_dtype(arrays: list[Any]) -> Any:
-    """``float32`` when every Arrow feature array is float32 already, else ``float64`` (the cast rule of
-    :func:`airflow_provider_spark_predict.job.reader.feature_dtype`)."""
+    """``float32`` or ``float64`` for these Arrow feature arrays (:func:`matrix_type`)."""
+    return numpy_dtype(matrix_type(str(a.type) for a in arrays))
+
+
+def score_batch(
+    model: Any,
+    batch: Any,
+    *,
+    n_keys: int,
+    names: list[str],
+    plan: OutputPlan,
+    fill_value: float | None,
+    counters: WorkerCounters | None = None,
+    dtype: Any = None,
+    key_types: list[Any] | None = None,
+    buffer: np.ndarray | None = None,
+) -> Any:
+    """Score one Arrow RecordBatch of keys + features into a RecordBatch of keys + outputs.
+
+    Every engine and reader scores through this function. Features: float32 when every feature is
+    float32, else float64 (:func:`matrix_type`, or ``dtype`` decided for the whole input); nulls -> NaN ->
+    ``fill_value``.
+
+    :param model: the loaded model (``predict(matrix) -> Prediction``)
+    :param batch: ``n_keys`` key columns, then the features in the model's order
+    :param n_keys: number of key columns
+    :param names: output column names (keys, then ``plan``'s outputs)
+    :param plan: the output columns
+    :param fill_value: value for missing features, or ``None`` to keep NaN
+    :param counters: worker counters to time ``predict`` in (``None``: not timed)
+    :param dtype: matrix dtype; ``None`` applies :func:`matrix_type` to this batch
+    :param key_types: Arrow types to cast the keys to (``None``: unchanged)
+    :param buffer: reusable matrix buffer (see :func:`arrow_to_matrix`)
+    """
     import pyarrow as pa
 
-    return np.float32 if all(a.type == pa.float32() for a in arrays) else np.float64
+    feats = [batch.column(j) for j in range(n_keys, batch.num_columns)]
+    x = arrow_to_matrix(feats, dtype or arrow_dtype(feats), fill_value, buffer)
+    pred = counters.predict(model, x) if counters is not None else model.predict(x)
+    keys = [batch.column(k) for k in range(n_keys)]
+    if key_types is not None:
+        keys = [_as_type(a, t) for a, t in zip(keys, key_types, strict=True)]
+    outputs = [_arrow_column(pa, values, mask) for values, mask in plan.columns(pred).values()]
+    return pa.RecordBatch.from_arrays(keys + outputs, names=names)
 
 
 def arrow_to_matrix(arrays: list[Any], dtype: Any, fill_value: float | None,
@@ -227,20 +293,11 @@ def make_map_function(
     out_names = list(keys) + [f.name for f in plan.spark_fields()]
 
     def score_batches(batches: Any) -> Any:
-        import pyarrow as pa
-
         model = worker_model(model_name, flavor, counters)
-        n_keys = len(keys)
         for batch in batches:
-            n = batch.num_rows
-            if n == 0:
-                continue
-            feats = [batch.column(n_keys + j) for j in range(len(features))]
-            pred = counters.predict(model, arrow_to_matrix(feats, arrow_dtype(feats), fill_value))
-            arrays = [batch.column(i) for i in range(n_keys)]
-            for values, mask in plan.columns(pred).values():
-                arrays.append(_arrow_column(pa, values, mask))
-            yield pa.RecordBatch.from_arrays(arrays, names=out_names)
+            if batch.num_rows:
+                yield score_batch(model, batch, n_keys=len(keys), names=out_names, plan=plan,
+                                  fill_value=fill_value, counters=counters)
 
     return score_batches
 
@@ -261,11 +318,9 @@ def make_split_function(
 ) -> Any:
     """Return the mapInArrow function of :func:`score_splits`: task indexes in, keys+outputs out."""
     out_names = list(keys) + [f.name for f in plan.spark_fields()]
-    dtype = np.float32 if feature_dtype == "float" else np.float64
+    dtype = numpy_dtype(feature_dtype)
 
     def score_tasks(batches: Any) -> Any:
-        import pyarrow as pa
-
         from airflow_provider_spark_predict.job.arrow_reader import read_batches, use_system_allocator
 
         use_system_allocator()
@@ -276,14 +331,10 @@ def make_split_function(
                 for split in tasks[t]:
                     for batch in read_batches(files[split.file], keys, features, batch_rows,
                                               split.start, split.length):
-                        if batch.num_rows == 0:
-                            continue
-                        feats = [batch.column(len(keys) + j) for j in range(len(features))]
-                        pred = counters.predict(model, arrow_to_matrix(feats, dtype, fill_value, matrix))
-                        arrays = [_as_type(batch.column(k), kt) for k, kt in enumerate(key_types)]
-                        for values, mask in plan.columns(pred).values():
-                            arrays.append(_arrow_column(pa, values, mask))
-                        yield pa.RecordBatch.from_arrays(arrays, names=out_names)
+                        if batch.num_rows:
+                            yield score_batch(model, batch, n_keys=len(keys), names=out_names, plan=plan,
+                                              fill_value=fill_value, counters=counters, dtype=dtype,
+                                              key_types=key_types, buffer=matrix)
 
     return score_tasks
 
@@ -362,7 +413,7 @@ def make_grouped_function(
 
         model = worker_model(model_name, flavor, counters)
         feats = [pdf[f].to_numpy() for f in features]
-        dtype = np.float32 if all(f.dtype == np.float32 for f in feats) else np.float64
+        dtype = numpy_dtype(matrix_type("float" if f.dtype == np.float32 else "double" for f in feats))
         pred = counters.predict(model, to_matrix(feats, len(pdf), dtype, fill_value))
         out = {k: pdf[k].to_numpy() for k in keys}
         for name, (values, mask) in plan.columns(pred).items():

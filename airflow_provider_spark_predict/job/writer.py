@@ -1,64 +1,27 @@
-"""Write the scored rows to a new version folder, then publish it as exactly the requested partition.
+"""Spark's side of writing: the scored rows into a version folder, and Hive tables (create, locate, point a
+partition at a version folder).
 
-Publishing is a separate, last step so that nothing half-written or unchecked becomes visible:
-
-1. the rows are written (Spark's commit protocol) to a fresh folder
-   ``<table location>/_spark_predict/<partition>/<run id>/`` that no reader knows about;
-2. the job re-reads that folder and the checks run on it;
-3. only when no check with policy ``fail`` failed, the partition is pointed at the new folder:
-   Hive table: ``ALTER TABLE ... ADD IF NOT EXISTS PARTITION`` + ``ALTER TABLE ... PARTITION (...) SET
-   LOCATION`` (one metastore update, atomic for readers); path output: the old ``dt=...`` folder is
-   renamed aside and the new one renamed in (two renames; a reader between them sees no partition).
-   Other partitions are never touched, so a backfill of one date replaces exactly that date.
-
-A failure at any step before publishing leaves the previous partition as it was. Two runs of the same
-date write two different folders; the last one to publish wins as a whole, never a mix.
+The sequence (:mod:`airflow_provider_spark_predict.run.sequence`) writes the rows to a fresh version folder
+``<table location>/_spark_predict/<partition>/<run id>/`` (Spark's commit protocol) that no reader knows
+about, checks them, and only then publishes: for a Hive table ``ALTER TABLE ... ADD IF NOT EXISTS
+PARTITION`` + ``ALTER TABLE ... PARTITION (...) SET LOCATION`` (one metastore update, atomic for readers);
+path outputs are published by :mod:`airflow_provider_spark_predict.run.publish`. Other partitions are never
+touched, so a backfill of one date replaces exactly that date.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_spark_predict.exceptions import JobError
-from airflow_provider_spark_predict.job.hadoopfs import HadoopFS
 from airflow_provider_spark_predict.job.reader import quote
 from airflow_provider_spark_predict.spec import TargetSpec
-
-VERSIONS_DIR = "_spark_predict"
-
-
-def partition_path(partition: dict[str, str]) -> str:
-    """``dt=2026-01-01[/hour=01]`` for a validated partition spec."""
-    return "/".join(f"{k}={v}" for k, v in partition.items())
 
 
 def partition_clause(partition: dict[str, str]) -> str:
     """``PARTITION (`dt` = '2026-01-01')`` for a validated partition spec."""
     return "PARTITION (" + ", ".join(f"{quote(k)} = '{v}'" for k, v in partition.items()) + ")"
-
-
-@dataclass
-class Target:
-    """A resolved output target: where versions go and how the partition is published.
-
-    :param spec: the target spec
-    :param base: table location or output path (fully qualified)
-    """
-
-    spec: TargetSpec
-    base: str
-
-    @property
-    def versions_dir(self) -> str:
-        return f"{self.base}/{VERSIONS_DIR}/{partition_path(self.spec.partition)}"
-
-    def version_path(self, run_id: str) -> str:
-        return f"{self.versions_dir}/{run_id}"
-
-    @property
-    def partition_location(self) -> str:
-        return f"{self.base}/{partition_path(self.spec.partition)}"
 
 
 def ensure_table(spark: Any, spec: TargetSpec, data_fields: list[Any]) -> None:
@@ -88,23 +51,18 @@ def ensure_table(spark: Any, spec: TargetSpec, data_fields: list[Any]) -> None:
     spark.sql(f"CREATE TABLE IF NOT EXISTS {table} ({cols}) PARTITIONED BY ({parts}) STORED AS PARQUET")
 
 
-def resolve_target(spark: Any, spec: TargetSpec, fs: HadoopFS) -> Target:
-    """Find the base location of the target (the table's location, or the output path)."""
-    if spec.table:
-        rows = spark.sql(f"DESCRIBE TABLE EXTENDED {spec.table}").collect()
-        location = next((r.data_type for r in rows if r.col_name == "Location"), None)
-        if not location:
-            raise JobError(f"cannot find the location of output table {spec.table}")
-        return Target(spec, location.rstrip("/"))
-    assert spec.path
-    return Target(spec, fs.qualify(spec.path.rstrip("/")))
+def table_location(spark: Any, table: str) -> str:
+    """The location of an existing table (no trailing ``/``)."""
+    rows = spark.sql(f"DESCRIBE TABLE EXTENDED {table}").collect()
+    location = next((r.data_type for r in rows if r.col_name == "Location"), None)
+    if not location:
+        raise JobError(f"cannot find the location of output table {table}")
+    return str(location).rstrip("/")
 
 
-def write_version(df: Any, target: Target, run_id: str) -> str:
-    """Write ``df`` as parquet to this run's version folder and return its path."""
-    path = target.version_path(run_id)
+def write_version(df: Any, path: str) -> None:
+    """Write ``df`` as parquet to the version folder ``path``."""
     df.write.mode("overwrite").parquet(path)
-    return path
 
 
 def partition_location(spark: Any, table: str, partition: dict[str, str]) -> str | None:
@@ -118,46 +76,13 @@ def partition_location(spark: Any, table: str, partition: dict[str, str]) -> str
     return next((r.data_type for r in rows if r.col_name == "Location"), None)
 
 
-def current_location(spark: Any, target: Target) -> str | None:
-    """The folder the published partition points at now (``None`` if there is no such partition)."""
-    spec = target.spec
-    if spec.table:
-        return partition_location(spark, spec.table, spec.partition)
-    return target.partition_location
-
-
-def publish(spark: Any, target: Target, version: str, fs: HadoopFS, log: Any) -> str | None:
-    """Point the partition at ``version``; return the folder it pointed at before (if any)."""
-    spec = target.spec
-    if spec.table:
-        before = current_location(spark, target)
-        clause = partition_clause(spec.partition)
-        spark.sql(f"ALTER TABLE {spec.table} ADD IF NOT EXISTS {clause} LOCATION '{version}'")
-        spark.sql(f"ALTER TABLE {spec.table} {clause} SET LOCATION '{version}'")
-        spark.sql(f"REFRESH TABLE {spec.table}")
-        log(f"published {spec.table} {clause} -> {version}")
-        return before if before and before.rstrip("/") != version.rstrip("/") else None
-    final = target.partition_location
-    previous = None
-    if fs.exists(final):
-        previous = f"{target.versions_dir}/superseded-{version.rsplit('/', 1)[-1]}"
-        if not fs.rename(final, previous):
-            raise JobError(f"could not move the previous partition {final} aside to {previous}")
-    if not fs.rename(version, final):
-        if previous:
-            fs.rename(previous, final)
-        raise JobError(f"could not move {version} to {final}; the previous partition was restored")
-    log(f"published {final}")
-    return previous
-
-
-def cleanup_versions(target: Target, keep: int, current: str, fs: HadoopFS, log: Any) -> None:
-    """Delete superseded version folders of this partition, keeping the newest ``keep`` of them."""
-    names = fs.list_dirs(target.versions_dir)
-    current_name = current.rstrip("/").rsplit("/", 1)[-1]
-    old = [n for n in names if n != current_name]
-    # run ids start with a sortable UTC timestamp, so name order is age order
-    old.sort(key=lambda n: n.removeprefix("superseded-"))
-    for name in old[: max(0, len(old) - keep)]:
-        fs.delete(f"{target.versions_dir}/{name}")
-        log(f"deleted superseded version {name}")
+def publish_table(spark: Any, spec: TargetSpec, version: str, log: Callable[[str], None]) -> str | None:
+    """Point the table's partition at ``version``; return the folder it pointed at before (if any)."""
+    assert spec.table
+    before = partition_location(spark, spec.table, spec.partition)
+    clause = partition_clause(spec.partition)
+    spark.sql(f"ALTER TABLE {spec.table} ADD IF NOT EXISTS {clause} LOCATION '{version}'")
+    spark.sql(f"ALTER TABLE {spec.table} {clause} SET LOCATION '{version}'")
+    spark.sql(f"REFRESH TABLE {spec.table}")
+    log(f"published {spec.table} {clause} -> {version}")
+    return before if before and before.rstrip("/") != version.rstrip("/") else None

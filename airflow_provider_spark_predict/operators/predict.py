@@ -16,7 +16,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_spark_predict.exceptions import CheckFailed
 from airflow_provider_spark_predict.hooks.predict import SparkPredictHook
-from airflow_provider_spark_predict.report import format_report
+from airflow_provider_spark_predict.report import RunReport, format_report
 from airflow_provider_spark_predict.spec import (
     CheckSpec,
     InputSpec,
@@ -283,23 +283,24 @@ class SparkPredictOperator(BaseOperator):
                           try_number)
         self._spec = spec
         if self.engine == ENGINE_IN_PROCESS:
-            report = self._hook.run_in_process(spec)
+            result = self._hook.run_in_process(spec)
         else:
-            report = self._hook.run(spec, skip_if_checked=skip)
-        self._report = report
+            result = self._hook.run(spec, skip_if_checked=skip)
+        report = RunReport.from_dict(result)
+        self._report = report.to_dict()
         self.log.info("\n%s", format_report(report))
-        if report.get("tracking_url") and ti is not None:
-            ti.xcom_push(key=XCOM_TRACKING_URL, value=report["tracking_url"])
-        for check in report.get("checks", []):
-            if check["status"] == "warned":
-                self.log.warning("check %s", check["message"])
-        failed = [c for c in report.get("checks", []) if c["status"] == "failed"]
-        if failed or report.get("status") == "failed_checks":
+        if report.tracking_url and ti is not None:
+            ti.xcom_push(key=XCOM_TRACKING_URL, value=report.tracking_url)
+        for check in report.checks:
+            if check.status == "warned":
+                self.log.warning("check %s", check.message)
+        failed = report.failed_checks
+        if failed or report.status == "failed_checks":
             raise CheckFailed(
                 f"{len(failed)} check(s) failed for {spec.output.describe()}; the partition was NOT "
-                f"published (the previous one is unchanged): " + "; ".join(c["message"] for c in failed)
+                f"published (the previous one is unchanged): " + "; ".join(c.message for c in failed)
             )
-        return report
+        return self._report
 
     def on_kill(self) -> None:
         if self._hook is not None:

@@ -8,14 +8,13 @@ partition to merely exist.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_spark_predict import embedded
-from airflow_provider_spark_predict.report import CHECKED_MARKER, report_folder
+from airflow_provider_spark_predict.report import CHECKED_MARKER, RunReport, report_folder
 from airflow_provider_spark_predict.spec import TargetSpec
 
 
@@ -62,10 +61,10 @@ class SparkPredictPartitionSensor(BaseSensorOperator):
             self.log.info("no checked report yet at %s", uri)
             return False
         with fs.open(path, "r") as fh:
-            report = json.load(fh)
-        if report.get("status") != "succeeded" or int(report.get("rows_out") or 0) < self.min_rows:
+            report = RunReport.from_json(fh.read())
+        if report.status != "succeeded" or int(report.rows_out or 0) < self.min_rows:
             self.log.info("report at %s is not a checked partition with >= %s rows", uri, self.min_rows)
             return False
         self.log.info("partition %s is published and checked (run %s, %s rows)", target.describe(),
-                      report.get("run_id"), report.get("rows_out"))
-        return PokeReturnValue(is_done=True, xcom_value=report)
+                      report.run_id, report.rows_out)
+        return PokeReturnValue(is_done=True, xcom_value=report.to_dict())

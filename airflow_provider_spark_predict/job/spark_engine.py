@@ -1,0 +1,233 @@
+"""The Spark engine: the steps of :mod:`airflow_provider_spark_predict.run.sequence` on a SparkSession.
+
+The driver reads the input partition (Hive table, SQL or parquet/ORC path), validates it, scores it on the
+executors (:mod:`.scoring`: model shipped with ``addFile``, loaded once per Python worker, Arrow batches),
+writes the version folder with Spark's commit protocol and re-reads it for the facts (:mod:`.stats`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_spark_predict.exceptions import InputError, ModelError
+from airflow_provider_spark_predict.job import arrow_reader, pipeline, reader, scoring, stats, writer
+from airflow_provider_spark_predict.job.hadoopfs import HadoopFS
+from airflow_provider_spark_predict.report import RunReport
+from airflow_provider_spark_predict.run.engine import LoadedModel, check_columns, resolve_features
+from airflow_provider_spark_predict.spec import ScoringSpec, TargetSpec
+
+
+def log(msg: str) -> None:
+    """Progress line; spark-submit's output is streamed into the Airflow task log."""
+    print(f"[spark-predict] {msg}", flush=True)
+
+
+def load_driver_model(spark: Any, spec: ScoringSpec) -> tuple[Any, str, str]:
+    """Ship the model file to executors (addFile) and load it once on the driver to validate it.
+
+    Returns (adapter, file name for SparkFiles.get, resolved flavor).
+    """
+    from pyspark import SparkFiles
+
+    from airflow_provider_spark_predict.models.base import detect_flavor, load_model
+
+    uri = spec.model.uri
+    try:
+        spark.sparkContext.addFile(uri)
+    except Exception as err:
+        raise ModelError(f"model file {uri} cannot be read: {str(err).splitlines()[0]}") from None
+    name = uri.rstrip("/").rsplit("/", 1)[-1]
+    local = SparkFiles.get(name)
+    flavor = spec.model.flavor if spec.model.flavor != "auto" else detect_flavor(local)
+    adapter = load_model(local, flavor)
+    return adapter, name, flavor
+
+
+def is_spark_pipeline(spec: ScoringSpec, fs: HadoopFS) -> bool:
+    """Whether the model is a saved Spark ML PipelineModel folder (flavor given, or a ``metadata/`` inside)."""
+    if spec.model.flavor == "spark_pipeline":
+        return True
+    return spec.model.flavor == "auto" and fs.exists(spec.model.uri.rstrip("/") + "/metadata")
+
+
+def pyarrow_inputs(spark: Any, spec: ScoringSpec, df: Any, features: list[str]) -> tuple[list[str], str | None]:
+    """The parquet files of the input partition for the ``pyarrow`` reader, and ``None``; or ``[]`` and the
+    reason why the Python workers cannot read them with the same result as Spark."""
+    if spec.input.sql or spec.input.filter:
+        return [], "the input is a query or has a filter"
+    if spec.input.path and spec.input.format != "parquet":
+        return [], f"the input format is {spec.input.format}, not parquet"
+    reason = arrow_reader.unsupported_reason(dict(df.dtypes), spec.keys, features)
+    if reason is not None:
+        return [], reason
+    partition_cols = {c.lower() for c in spec.input.partition}
+    in_folder_names = [c for c in [*spec.keys, *features] if c.lower() in partition_cols]
+    if in_folder_names:
+        return [], f"column(s) {in_folder_names} are partition columns (folder names), not in the files"
+    if not spec.input.table:
+        return sorted(df.inputFiles()), None
+    location = writer.partition_location(spark, spec.input.table, spec.input.partition)
+    if location is None:
+        return [], f"no single partition location for {spec.input.describe()}"
+    try:
+        return sorted(spark.read.parquet(location).inputFiles()), None
+    except Exception as err:  # noqa: BLE001 - not parquet, or unreadable: Spark's reader decides
+        return [], f"the partition folder is not readable as parquet ({str(err).splitlines()[0][:200]})"
+
+
+@dataclass
+class ReaderChoice:
+    """Who reads the input of the ``map`` strategy (see :class:`StrategySpec`).
+
+    :param files: input files for the ``pyarrow`` reader (empty for Spark's reader)
+    :param tasks: their splits packed into tasks
+    :param facts: report facts (``reader``, ``reader_reason``, ``files``, ``tasks``)
+    :param rows: the input's row count from the parquet footers (``pyarrow``), else ``None``
+    """
+
+    files: list[str] = field(default_factory=list)
+    tasks: list[list[arrow_reader.Split]] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    rows: int | None = None
+
+
+def choose_reader(spark: Any, spec: ScoringSpec, df: Any, features: list[str], fs: HadoopFS) -> ReaderChoice:
+    """Decide who reads the input of the ``map`` strategy; for ``pyarrow``, one Spark job opens every
+    input file's footer on the executors, which also gives the row count (no ``df.count()``)."""
+    wanted = spec.strategy.reader
+    if spec.strategy.name != "map":
+        return ReaderChoice()
+    if wanted == "spark":
+        return ReaderChoice(facts={"reader": "spark"})
+    files, reason = pyarrow_inputs(spark, spec, df, features)
+    rows = 0
+    if reason is None:
+        reason, rows = arrow_reader.read_footers(spark, files, spec.keys)
+        if reason is not None:
+            reason = f"pyarrow on an executor cannot read the input files ({reason})"
+    if reason is not None:
+        if wanted == "pyarrow":
+            raise InputError(f"reader='pyarrow' is not possible for {spec.input.describe()}: {reason}")
+        log(f"reader: spark ({reason})")
+        return ReaderChoice(facts={"reader": "spark", "reader_reason": reason})
+    conf = spark.conf
+    tasks = arrow_reader.plan_tasks(
+        fs.file_sizes(files),
+        max_partition_bytes=conf_bytes(conf.get("spark.sql.files.maxPartitionBytes", "128m")),
+        open_cost=conf_bytes(conf.get("spark.sql.files.openCostInBytes", "4m")),
+        parallelism=spark.sparkContext.defaultParallelism,
+    ) if files else []
+    log(f"reader: pyarrow in the Python workers, {len(files)} input files in {len(tasks)} tasks")
+    return ReaderChoice(files, tasks, {"reader": "pyarrow", "files": len(files), "tasks": len(tasks)}, rows)
+
+
+def conf_bytes(value: str) -> int:
+    """``134217728``, ``128m``, ``128MB``, ``4k`` -> bytes (Spark's byte-size conf syntax)."""
+    text = str(value).strip().lower().removesuffix("b")
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+class SparkEngine:
+    """The steps of a run on ``spark`` (see :class:`airflow_provider_spark_predict.run.engine.Engine`).
+
+    :param spark: the SparkSession (not stopped here)
+    """
+
+    name = "spark"
+
+    def __init__(self, spark: Any) -> None:
+        self.spark = spark
+        self.files = HadoopFS(spark)
+        self.counters = scoring.WorkerCounters.create(spark.sparkContext)
+        self._df: Any = None
+        self._choice = ReaderChoice()
+        self._scored: Any = None
+        self._rows_in = 0
+
+    def log(self, message: str) -> None:
+        log(message)
+
+    def describe(self, report: RunReport) -> None:
+        sc = self.spark.sparkContext
+        report.update({"application_id": sc.applicationId, "tracking_url": sc.uiWebUrl, "master": sc.master})
+
+    def load_model(self, spec: ScoringSpec) -> LoadedModel:
+        if is_spark_pipeline(spec, self.files):
+            import pyspark
+
+            ml_model = pipeline.load_pipeline(spec.model.uri)
+            return LoadedModel("spark_pipeline", f"pyspark=={pyspark.__version__}", pipeline.input_columns(ml_model),
+                               pipeline.classes_of(ml_model), ml_model)
+        adapter, name, flavor = load_driver_model(self.spark, spec)
+        return LoadedModel(flavor, adapter.library_version, resolve_features(spec, adapter), adapter.classes, name)
+
+    def read_input(self, spec: ScoringSpec, model: LoadedModel) -> int:
+        what = f"input {spec.input.describe()}"
+        df = reader.read_input(self.spark, spec.input)
+        check_columns(df.columns, spec.keys, model.features, what)
+        if not model.is_spark_pipeline:
+            self._choice = choose_reader(self.spark, spec, df, model.features, self.files)
+        rows = self._choice.rows if self._choice.rows is not None else int(df.count())
+        log(f"{what}: {rows} rows" + (" (from the parquet footers)" if self._choice.rows is not None else ""))
+        self._df = df.where(spec.input.filter) if spec.input.filter else df
+        self._rows_in = rows
+        return rows
+
+    def score(self, spec: ScoringSpec, model: LoadedModel) -> dict[str, Any]:
+        df, choice = self._df, self._choice
+        if model.is_spark_pipeline:
+            # the pipeline's own stages read and cast their input columns
+            self._scored = pipeline.transform(model.handle, df, spec.keys, spec.outputs, model.classes)
+            return {"strategy": "transform"}
+        what = f"input {spec.input.describe()}"
+        features = model.features
+        dtype = reader.feature_dtype(df, features)
+        feats = reader.cast_features(df, spec.keys, features, dtype, spec.on_invalid, spec.fill_value, what)
+        batch_rows = scoring.batch_rows_for(len(features), spec.strategy.batch_rows)
+        self.spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
+        plan = scoring.OutputPlan(spec.outputs, model.classes)
+        common = dict(model_name=model.handle, flavor=model.flavor, features=features, fill_value=spec.fill_value,
+                      plan=plan, counters=self.counters)
+        if choice.facts.get("reader") == "pyarrow":
+            self._scored = scoring.score_splits(
+                self.spark, choice.files, choice.tasks, key_fields=[feats.schema[k] for k in spec.keys],
+                feature_dtype=dtype, batch_rows=batch_rows, **common,
+            )
+            facts: dict[str, Any] = {"strategy": "map"}
+        else:
+            self._scored, facts = scoring.score(
+                feats, strategy=spec.strategy.name, keys=spec.keys, rows_in=self._rows_in,
+                num_groups=spec.strategy.num_groups,
+                target_group_rows=spec.strategy.target_group_rows, **common,
+            )
+        return {**facts, **choice.facts, "batch_rows": batch_rows, "feature_dtype": dtype}
+
+    def output_base(self, spec: ScoringSpec) -> str:
+        target = spec.output
+        if target.table:
+            writer.ensure_table(self.spark, target, list(self._scored.schema.fields))
+            return writer.table_location(self.spark, target.table)
+        assert target.path
+        return self.files.qualify(target.path.rstrip("/"))
+
+    def write_version(self, path: str) -> None:
+        writer.write_version(self._scored, path)
+
+    def worker_counters(self) -> tuple[int, float]:
+        return int(self.counters.loads.value), round(float(self.counters.predict_s.value), 3)
+
+    def read_version(self, path: str) -> stats.SparkFrame:
+        return stats.SparkFrame(self.spark.read.parquet(path))
+
+    def previous_table_partition(self, target: TargetSpec) -> dict[str, str] | None:
+        return stats.previous_table_partition(self.spark, target)
+
+    def read_table_partition(self, target: TargetSpec, partition: dict[str, str]) -> stats.SparkFrame:
+        return stats.read_table_partition(self.spark, target, partition)
+
+    def publish_table(self, target: TargetSpec, version: str) -> str | None:
+        return writer.publish_table(self.spark, target, version, log)
