@@ -57,13 +57,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy airflow_provider_spark_predict/hooks airflow_provider_spark_predict/operators \
-	  airflow_provider_spark_predict/sensors airflow_provider_spark_predict/staging \
-	  airflow_provider_spark_predict/spec.py airflow_provider_spark_predict/checks \
-	  airflow_provider_spark_predict/embedded.py airflow_provider_spark_predict/report.py \
-	  airflow_provider_spark_predict/preflight.py airflow_provider_spark_predict/inprocess.py \
-	  airflow_provider_spark_predict/lineage.py airflow_provider_spark_predict/sparkml \
-	  airflow_provider_spark_predict/deploy airflow_provider_spark_predict/runs.py airflow_provider_spark_predict/local
+	$(BIN)/mypy airflow_provider_spark_predict
 
 test: lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 tests
