@@ -20,7 +20,7 @@ from typing import Any
 
 from airflow_provider_spark_predict.checks.evaluate import evaluate_checks, failed_checks
 from airflow_provider_spark_predict.exceptions import InputError, ModelError, SparkPredictError
-from airflow_provider_spark_predict.job import arrow_reader, pipeline, reader, scoring, stats, writer
+from airflow_provider_spark_predict.job import arrow_reader, pipeline, progress, reader, scoring, stats, writer
 from airflow_provider_spark_predict.job.hadoopfs import HadoopFS
 from airflow_provider_spark_predict.report import CHECKED_MARKER
 from airflow_provider_spark_predict.spec import ScoringSpec
@@ -182,6 +182,7 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
     fs = HadoopFS(spark)
     sc = spark.sparkContext
     report.update(application_id=sc.applicationId, tracking_url=sc.uiWebUrl, master=sc.master)
+    prog = progress.Progress(spark, log)
 
     native = is_spark_pipeline(spec, fs)
     if native:
@@ -201,6 +202,7 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
     what = f"input {spec.input.describe()}"
     df = reader.read_input(spark, spec.input)
     reader.check_columns(df, spec.keys, features, what)
+    prog.phase("footer job")
     choice = ReaderChoice() if native else choose_reader(spark, spec, df, features, fs)
     rows_in = choice.rows if choice.rows is not None else df.count()
     report["rows_in"] = rows_in
@@ -248,6 +250,7 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
         data_fields = [f for f in scored.schema.fields]
         writer.ensure_table(spark, spec.output, data_fields)
     target = writer.resolve_target(spark, spec.output, fs)
+    prog.phase("scoring", rows=counters.rows, total_rows=None if spec.input.filter else rows_in)
     version = writer.write_version(scored, target, spec.run_id)
     report["model_loads"] = counters.loads.value
     report["model_predict_s"] = round(counters.predict_s.value, 3)
@@ -256,6 +259,7 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
         f"{counters.predict_s.value:.1f} s inside the model's predict)")
     timer.lap("score_write_s")
 
+    prog.phase("checks")
     written = spark.read.parquet(version)
     classifier = classes is not None
     facts = stats.written_stats(written, spec.keys, spec.outputs.prediction_column,
@@ -272,6 +276,7 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
     report.update(facts)
     timer.lap("checks_s")
 
+    prog.phase("publish")
     results = evaluate_checks(facts, {k: v.__dict__ for k, v in spec.checks.items()})
     report["checks"] = [r.to_dict() for r in results]
     for r in results:
@@ -293,6 +298,7 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
         writer.cleanup_versions(target, spec.output.keep_previous_versions, version, fs, log)
     timer.lap("publish_s")
     report["durations"] = timer.durations
+    report.update(prog.finish())
     return report
 
 
@@ -349,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
                       traceback=traceback.format_exc()[-4000:])
         log(f"ERROR {type(err).__name__}: {err}")
         code = 3
+    progress.stop_all()
     report["wall_s"] = round(time.monotonic() - started, 3)
     report["finished_at"] = datetime.now(UTC).isoformat()
     text = json.dumps(report, sort_keys=True, indent=1, default=str)
