@@ -43,6 +43,7 @@ def test_line_due_on_interval_and_on_each_ten_percent():
     line.render(Snapshot(1, 4, 100), 101.0)
     assert not line.due(Snapshot(1, 4, 150), 102.0)        # still in the same 10 % step
     assert line.due(Snapshot(2, 4, 250), 103.0)            # 20 % reached
+    assert line.fraction(Snapshot(3, 4, 1000)) == 0.99     # every row counted, a task still writing
 
 
 def test_line_rate_over_last_interval_and_eta():
@@ -53,8 +54,8 @@ def test_line_rate_over_last_interval_and_eta():
     # the rate is over the last interval only: 100k rows in 30 s
     second = line.render(Snapshot(7, 20, 350_000), 60.0)
     assert "3,333 rows/s" in second and "35 %" in second
-    final = line.render(Snapshot(20, 20, 1_000_000), 100.0, final=True)
-    assert final.startswith("progress scoring: 100 %, tasks 20/20, rows 1,000,000/1,000,000")
+    final = line.render(Snapshot(19, 20, 1_000_000), 100.0, final=True)
+    assert final.startswith("progress scoring: 100 %, tasks 19/20, rows 1,000,000/1,000,000")
     assert "10,000 rows/s overall" in final and final.endswith("ETA done")
 
 
@@ -125,7 +126,13 @@ def test_job_logs_progress_and_reports_phase_seconds(tmp_path, capfd, monkeypatc
     from pyspark.sql import SparkSession
 
     from airflow_provider_spark_predict.job import main as job_main
-    from airflow_provider_spark_predict.spec import InputSpec, ModelSpec, ScoringSpec, StrategySpec, TargetSpec
+    from airflow_provider_spark_predict.spec import (
+        InputSpec,
+        ModelSpec,
+        ScoringSpec,
+        StrategySpec,
+        TargetSpec,
+    )
 
     world = _write_world(str(tmp_path))
     report_uri = "file://" + str(tmp_path / "report.json")
@@ -141,8 +148,8 @@ def test_job_logs_progress_and_reports_phase_seconds(tmp_path, capfd, monkeypatc
     spec_path = tmp_path / "spec.json"
     spec_path.write_text(spec.to_json())
     monkeypatch.setenv("SPARK_PREDICT_NO_HIVE", "1")
-    # one line per 10 % step at least; the heartbeat every 0.2 s keeps the test independent of speed
-    monkeypatch.setenv("SPARK_PREDICT_PROGRESS_S", "0.2")
+    # polls every second: a line per 10 % step reached and a heartbeat line every second
+    monkeypatch.setenv("SPARK_PREDICT_PROGRESS_S", "1")
     (SparkSession.builder.master("local[2]").appName("progress-test")
      .config("spark.ui.enabled", "false").config("spark.sql.files.maxPartitionBytes", "200k")
      .getOrCreate())

@@ -20,7 +20,15 @@ from typing import Any
 
 from airflow_provider_spark_predict.checks.evaluate import evaluate_checks, failed_checks
 from airflow_provider_spark_predict.exceptions import InputError, ModelError, SparkPredictError
-from airflow_provider_spark_predict.job import arrow_reader, pipeline, progress, reader, scoring, stats, writer
+from airflow_provider_spark_predict.job import (
+    arrow_reader,
+    pipeline,
+    progress,
+    reader,
+    scoring,
+    stats,
+    writer,
+)
 from airflow_provider_spark_predict.job.hadoopfs import HadoopFS
 from airflow_provider_spark_predict.report import CHECKED_MARKER
 from airflow_provider_spark_predict.spec import ScoringSpec

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,14 +33,14 @@ JOB_GROUP = "spark-predict-scoring"
 _ACTIVE: set[ProgressPoller] = set()
 
 
-def interval_from(conf_value: str | None, env: dict[str, str] | None = None) -> float:
+def interval_from(conf_value: str | None, env: Mapping[str, str] | None = None) -> float:
     """The progress interval in seconds: the Spark conf value, else ``SPARK_PREDICT_PROGRESS_S``, else 30.
 
     :param conf_value: value of :data:`CONF_INTERVAL` (``None`` when unset)
     :param env: environment (default ``os.environ``)
     """
-    env = os.environ if env is None else env
-    raw = conf_value if conf_value not in (None, "") else env.get(ENV_INTERVAL)
+    environ: Mapping[str, str] = os.environ if env is None else env
+    raw = conf_value if conf_value not in (None, "") else environ.get(ENV_INTERVAL)
     if raw in (None, ""):
         return DEFAULT_INTERVAL_S
     value = float(str(raw))
@@ -97,9 +97,12 @@ class ProgressLine:
         self.last_time = self.started
 
     def fraction(self, snap: Snapshot) -> float | None:
-        """Done fraction from rows when the total is known, else from tasks; ``None`` if unknown."""
+        """Done fraction from rows when the total is known, else from tasks; ``None`` if unknown.
+
+        Below 100 % while tasks still run (the write of the last rows, tasks with no rows)."""
         if self.total_rows:
-            return min(1.0, snap.rows / self.total_rows)
+            frac = min(1.0, snap.rows / self.total_rows)
+            return min(frac, 0.99) if snap.tasks_done < snap.tasks_total else frac
         if snap.tasks_total:
             return min(1.0, snap.tasks_done / snap.tasks_total)
         return None
