@@ -11,6 +11,7 @@ import socket
 
 import pytest
 
+from airflow_provider_spark_predict.exceptions import JobError
 from airflow_provider_spark_predict.triggers.yarn import YarnApplicationTrigger
 from tests.helpers.fake_rm import FakeResourceManager
 
@@ -74,3 +75,21 @@ def test_serialize_round_trip():
     assert again.serialize() == (path, kwargs)
     assert kwargs == {"application_id": "application_1_0003", "rm_address": "http://rm:8088", "poll_interval": 7,
                       "max_failures": 4, "timeout": 9, "verify": "/etc/ca.pem", "context": {"run_id": "r1"}}
+
+
+def test_on_kill_sends_the_kill_to_the_rm():
+    app = "application_1_0005"
+    with FakeResourceManager() as rm:
+        rm.add(app, ["RUNNING"])
+        asyncio.run(YarnApplicationTrigger(app, rm.address).on_kill())
+        assert rm.kills() == [app]
+        assert rm.step(app) == ("KILLED", "KILLED")
+
+
+def test_on_kill_reports_a_refused_kill():
+    app = "application_1_0006"
+    with FakeResourceManager(kill_status=401) as rm:
+        rm.add(app, ["RUNNING"])
+        with pytest.raises(JobError, match=r"refused to kill application_1_0006: HTTP 401 .*Unauthorized"):
+            asyncio.run(YarnApplicationTrigger(app, rm.address).on_kill())
+        assert rm.kills() == [app]  # the kill was sent, and its refusal surfaced

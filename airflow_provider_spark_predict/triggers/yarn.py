@@ -15,6 +15,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_spark_predict.exceptions import JobError
+
 #: YARN application states after which the application does not change any more
 YARN_FINAL_STATES = ("FINISHED", "FAILED", "KILLED")
 
@@ -35,6 +37,24 @@ def final_event(app_id: str, app: dict[str, Any]) -> dict[str, Any]:
     return {"status": "success" if ok else "failed", "application_id": app_id, "state": state,
             "final_status": final, "diagnostics": app.get("diagnostics") or "",
             "tracking_url": app.get("trackingUrl")}
+
+
+async def kill_application(client: Any, rm_address: str, app_id: str) -> None:
+    """Ask the ResourceManager to kill ``app_id`` (``PUT .../apps/{id}/state {"state": "KILLED"}``).
+
+    :param client: an ``httpx.AsyncClient``
+    :raises JobError: the RM refused (e.g. 401: the kill needs an authenticated user) or could not be reached
+    """
+    import httpx
+
+    url = f"{app_url(rm_address, app_id)}/state"
+    try:
+        answer = await client.put(url, json={"state": "KILLED"}, headers={"Accept": "application/json"})
+    except httpx.HTTPError as err:
+        raise JobError(f"could not ask the YARN ResourceManager to kill {app_id} ({url}): {err}") from err
+    if answer.status_code not in (200, 202):
+        raise JobError(f"the YARN ResourceManager refused to kill {app_id}: HTTP {answer.status_code} "
+                       f"{answer.text[:300]} ({url}); the application may still be running")
 
 
 class YarnApplicationTrigger(BaseTrigger):
@@ -85,6 +105,22 @@ class YarnApplicationTrigger(BaseTrigger):
                 "context": self.context,
             },
         )
+
+    async def on_kill(self) -> None:
+        """The user killed the deferred task (mark failed/success, clear): kill the YARN application.
+
+        A refused kill (e.g. HTTP 401) is logged as an error and raised, never ignored."""
+        import httpx
+
+        self.log.info("task killed while deferred: killing YARN application %s via %s", self.application_id,
+                      self.rm_address)
+        async with httpx.AsyncClient(timeout=self.timeout, verify=self.verify) as client:
+            try:
+                await kill_application(client, self.rm_address, self.application_id)
+            except JobError as err:
+                self.log.error("%s", err)
+                raise
+        self.log.info("YARN application %s: kill accepted", self.application_id)
 
     def _event(self, payload: dict[str, Any]) -> TriggerEvent:
         return TriggerEvent({**payload, "context": self.context})
