@@ -7,6 +7,7 @@ YARN itself cannot run on these machines: the ResourceManager REST API is played
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 
 import pytest
@@ -93,3 +94,119 @@ def test_on_kill_reports_a_refused_kill():
         with pytest.raises(JobError, match=r"refused to kill application_1_0006: HTTP 401 .*Unauthorized"):
             asyncio.run(YarnApplicationTrigger(app, rm.address).on_kill())
         assert rm.kills() == [app]  # the kill was sent, and its refusal surfaced
+
+
+# -- the operator with deferrable=True, through Airflow's own deferral (dag.test) ----------------------
+
+
+def _model(tmp_path) -> str:
+    import numpy as np
+    import xgboost as xgb
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 3)).astype(np.float32)
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 2}, xgb.DMatrix(
+        x, label=(x[:, 0] > 0).astype(int), feature_names=["a", "b", "c"]), num_boost_round=3)
+    path = str(tmp_path / "model.json")
+    booster.save_model(path)
+    return path
+
+
+DEFERRED_DAG = '''
+import os
+from datetime import datetime
+
+from airflow.sdk import DAG
+
+from airflow_provider_spark_predict.operators.predict import SparkPredictOperator
+
+ROOT = os.environ["DEFERRED_TEST_ROOT"]
+with DAG("deferred_scoring", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+    SparkPredictOperator(task_id="score", model=os.environ["DEFERRED_TEST_MODEL"], input_path=f"file://{ROOT}/in",
+                         keys=["pin"], features=["a", "b", "c"], output_path=f"file://{ROOT}/out",
+                         conn_id="spark_yarn", deferrable=True, poll_interval=0.05)
+'''
+
+
+def load_dag_file(path: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("deferred_scoring_dag", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dag
+
+
+def _deferred_dag_run(tmp_path, monkeypatch, app_states, write_report):
+    """Run a one-task DAG whose SparkPredictOperator(deferrable=True) submits to 'YARN'.
+
+    YARN cannot run here: the submission is replaced by a function that returns an application id
+    scripted in the fake ResourceManager (and writes the job's run report when ``write_report``); the
+    rest is real: the operator defers, Airflow serializes the trigger, runs it (dag.test runs it in line)
+    against the fake RM over HTTP, and resumes the task with ``execute_complete``.
+    """
+    from datetime import UTC, datetime
+
+    from airflow_provider_spark_predict.operators import deferral
+    from airflow_provider_spark_predict.report import report_folder
+
+    app = "application_1700000000000_0042"
+    rm = FakeResourceManager().__enter__()
+    rm.add(app, app_states)
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_YARN", json.dumps({
+        "conn_type": "spark", "host": "yarn",
+        "extra": {"deploy-mode": "cluster", "yarn_resourcemanager_webapp_address": rm.address}}))
+    submitted = []
+
+    def fake_submit(hook, spec):
+        _, master, mode = hook.resolve_master()
+        assert (master, mode) == ("yarn", "cluster")
+        spec.run_id = "run-deferred"
+        spec.report_uri = f"{report_folder(hook.store_uri, spec.output)}/run-deferred.json"
+        if write_report:
+            hook.write_text(spec.report_uri, json.dumps(write_report))
+        submitted.append(spec.run_id)
+        return app, spec.run_id, spec.report_uri
+
+    monkeypatch.setattr(deferral, "submit_detached", fake_submit)
+    # dag.test() needs the DAG file in the dags folder: a one-file folder for this test
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "deferred_scoring.py").write_text(DEFERRED_DAG)
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([{
+        "name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+        "kwargs": {"path": str(dags)}}]))
+    monkeypatch.setenv("DEFERRED_TEST_MODEL", _model(tmp_path))
+    monkeypatch.setenv("DEFERRED_TEST_ROOT", str(tmp_path))
+    dag = load_dag_file(str(dags / "deferred_scoring.py"))
+    try:
+        dr = dag.test(logical_date=datetime(2026, 1, 5, tzinfo=UTC))
+    finally:
+        rm.__exit__(None, None, None)
+    ti = dr.get_task_instance("score")
+    return dr, ti, rm, submitted
+
+
+@pytest.mark.airflow
+def test_deferred_task_resumes_and_succeeds_when_the_application_finished(tmp_path, monkeypatch, airflow_db, caplog):
+    report = {"status": "succeeded", "published": True, "run_id": "run-deferred", "rows_in": 10, "rows_out": 10,
+              "output_partition": {"dt": "2026-01-05"}, "checks": [
+                  {"name": "row_parity", "status": "passed", "message": "row_parity: ok"}]}
+    dr, ti, rm, submitted = _deferred_dag_run(tmp_path, monkeypatch,
+                                              ["ACCEPTED", "RUNNING", "FINISHED:SUCCEEDED"], report)
+    assert submitted == ["run-deferred"]
+    assert [p for m, p, _ in rm.requests if m == "GET"] == ["/ws/v1/cluster/apps/application_1700000000000_0042"] * 3
+    assert ti.state == "success" and dr.state == "success"
+    assert "[DAG TEST] running trigger in line" in caplog.text  # it really deferred, then resumed
+    assert ti.xcom_pull(task_ids="score")["run_id"] == "run-deferred"
+
+
+@pytest.mark.airflow
+def test_deferred_task_fails_when_the_application_failed(tmp_path, monkeypatch, airflow_db, caplog, capfd):
+    dr, ti, rm, _ = _deferred_dag_run(tmp_path, monkeypatch, ["ACCEPTED", "FAILED:FAILED"], None)
+    out = capfd.readouterr().out
+    assert "YARN application application_1700000000000_0042 ended FAILED/FAILED" in out
+    assert ti.state == "failed" and dr.state == "failed"
+    assert "[DAG TEST] running trigger in line" in caplog.text
+    assert [p for m, p, _ in rm.requests if m == "GET"] == ["/ws/v1/cluster/apps/application_1700000000000_0042"] * 2

@@ -15,6 +15,8 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_spark_predict.exceptions import CheckFailed
 from airflow_provider_spark_predict.hooks.predict import SparkPredictHook
+from airflow_provider_spark_predict.operators import deferral
+from airflow_provider_spark_predict.operators.outlets import attach_event_extra, output_asset
 from airflow_provider_spark_predict.report import format_report
 from airflow_provider_spark_predict.spec import (
     CheckSpec,
@@ -88,6 +90,14 @@ class SparkPredictOperator(BaseOperator):
     :param track_via_api: YARN/Kubernetes cluster mode: release spark-submit once the application is
         accepted and follow it through the YARN ResourceManager REST API / Kubernetes API; a retry
         re-attaches to a still running YARN application (see :class:`SparkPredictHook`)
+    :param deferrable: YARN cluster mode: submit, then defer to :class:`YarnApplicationTrigger` until the
+        application ends (the worker slot is free meanwhile); needs the connection extra
+        ``yarn_resourcemanager_webapp_address``
+    :param poll_interval: seconds between ResourceManager polls while deferred
+
+    The output table (``hive://<db.table>``) or path is declared as an Asset outlet unless ``outlets`` is
+    given or the target is templated; a published partition's asset event carries its partition, rows,
+    check results, PSI and run id in ``extra``.
     """
 
     template_fields: Sequence[str] = (
@@ -150,9 +160,15 @@ class SparkPredictOperator(BaseOperator):
         skip_if_checked: bool = False,
         engine: str = "spark",
         track_via_api: bool = False,
+        deferrable: bool = False,
+        poll_interval: float = 30.0,
         **kwargs: Any,
     ) -> None:
+        if "outlets" not in kwargs and (asset := output_asset(output_table, output_path)) is not None:
+            kwargs["outlets"] = [asset]
         super().__init__(**kwargs)
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
         self.model = model
         self.keys = keys
         self.input_table = input_table
@@ -263,8 +279,23 @@ class SparkPredictOperator(BaseOperator):
         self._spec = spec
         if self.engine == "local":
             report = self._hook.run_local(spec)
+        elif self.deferrable:
+            report = deferral.defer_run(self, self._hook, spec, self.poll_interval, skip_if_checked=skip)
         else:
             report = self._hook.run(spec, skip_if_checked=skip)
+        return self._finish(spec, report, context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the deferred YARN application ended: read the report, succeed or fail as ``execute``."""
+        spec = self.build_spec()
+        self._hook = self.get_hook()
+        self.log.info("YARN application %s ended %s/%s", event.get("application_id"), event.get("state"),
+                      event.get("final_status"))
+        return self._finish(spec, deferral.resume_report(self._hook, spec, event), context)
+
+    def _finish(self, spec: ScoringSpec, report: dict[str, Any], context: Any) -> dict[str, Any]:
+        ti = context.get("ti")
+        self._spec = spec
         self._report = report
         self.log.info("\n%s", format_report(report))
         if report.get("tracking_url") and ti is not None:
@@ -278,6 +309,7 @@ class SparkPredictOperator(BaseOperator):
                 f"{len(failed)} check(s) failed for {spec.output.describe()}; the partition was NOT "
                 f"published (the previous one is unchanged): " + "; ".join(c["message"] for c in failed)
             )
+        attach_event_extra(list(self.outlets), context, report, self.log)
         return report
 
     def on_kill(self) -> None:
