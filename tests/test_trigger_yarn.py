@@ -137,7 +137,7 @@ def load_dag_file(path: str):
     return module.dag
 
 
-def _deferred_dag_run(tmp_path, monkeypatch, app_states, write_report):
+def _deferred_dag_run(tmp_path, monkeypatch, app_states, write_report, on_rm=None):
     """Run a one-task DAG whose SparkPredictOperator(deferrable=True) submits to 'YARN'.
 
     YARN cannot run here: the submission is replaced by a function that returns an application id
@@ -151,8 +151,11 @@ def _deferred_dag_run(tmp_path, monkeypatch, app_states, write_report):
     from airflow_provider_spark_predict.report import report_folder
 
     app = "application_1700000000000_0042"
+    tmp_path.mkdir(parents=True, exist_ok=True)
     rm = FakeResourceManager().__enter__()
     rm.add(app, app_states)
+    if on_rm is not None:
+        on_rm(rm)
     monkeypatch.setenv("AIRFLOW_CONN_SPARK_YARN", json.dumps({
         "conn_type": "spark", "host": "yarn",
         "extra": {"deploy-mode": "cluster", "yarn_resourcemanager_webapp_address": rm.address}}))
@@ -210,3 +213,111 @@ def test_deferred_task_fails_when_the_application_failed(tmp_path, monkeypatch, 
     assert ti.state == "failed" and dr.state == "failed"
     assert "[DAG TEST] running trigger in line" in caplog.text
     assert [p for m, p, _ in rm.requests if m == "GET"] == ["/ws/v1/cluster/apps/application_1700000000000_0042"] * 2
+
+
+# -- a real `airflow triggerer` process ----------------------------------------------------------------
+
+
+class RealTriggerer:
+    """``airflow triggerer`` in a subprocess on the tests' Airflow DB (SQLite), stopped by its pid."""
+
+    def __enter__(self) -> RealTriggerer:
+        import os
+        import subprocess
+        import sys
+
+        self.log = open(os.path.join(os.environ["AIRFLOW_HOME"], "triggerer-test.log"), "w")  # noqa: SIM115
+        self.proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "airflow"), "triggerer"],
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=dict(os.environ))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+        self.log.close()
+
+    def output(self) -> str:
+        with open(self.log.name) as fh:
+            return fh.read()
+
+
+def _ti_row(ti_id):
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        ti = session.scalar(select(TaskInstance).where(TaskInstance.id == ti_id))
+        return ti.state, ti.next_kwargs, ti.trigger_id
+
+
+def _set_state(ti_id, state) -> None:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    with create_session() as session:
+        session.execute(update(TaskInstance).where(TaskInstance.id == ti_id).values(state=state))
+
+
+def _wait(cond, what: str, triggerer: RealTriggerer, timeout: float = 300):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        if triggerer.proc.poll() is not None:
+            raise AssertionError(f"the triggerer exited while waiting for {what}:\n{triggerer.output()[-3000:]}")
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}; triggerer log:\n{triggerer.output()[-3000:]}")
+
+
+@pytest.mark.airflow
+def test_real_triggerer_fires_and_kills(tmp_path, monkeypatch, airflow_db, capfd):
+    """The deferred task's trigger runs in a real ``airflow triggerer`` process (not in line).
+
+    ``dag.test()`` normally runs the trigger itself; here its in-line runner is replaced by: put the task
+    back in DEFERRED (``dag.test`` queued it), let the real triggerer pick the Trigger row up and poll the
+    fake RM, and resume with the event the triggerer stored. Second run: the application never ends, the
+    task is marked failed while deferred (a user action), and the triggerer's ``on_kill`` must send the kill.
+    YARN itself is not run: the RM is ``tests/helpers/fake_rm.py``.
+    """
+    from airflow.sdk.definitions import dag as sdk_dag
+    from airflow.sdk.serde import deserialize
+    from airflow.triggers.base import TriggerEvent
+
+    seen: dict = {}
+
+    def via_real_triggerer(trigger, task_sdk_ti):
+        _set_state(task_sdk_ti.id, "deferred")
+        seen["trigger_id"] = _ti_row(task_sdk_ti.id)[2]
+        if seen["mode"] == "kill":
+            rm = seen["rm"]
+            _wait(lambda: any(m == "GET" for m, _, _ in rm.requests), "the triggerer's first RM poll", seen["t"])
+            _set_state(task_sdk_ti.id, "failed")  # "mark failed" on the deferred task
+            _wait(lambda: rm.kills(), "the kill sent by the trigger's on_kill", seen["t"])
+            raise RuntimeError("task killed while deferred")
+        state, next_kwargs, _ = _wait(lambda: (r := _ti_row(task_sdk_ti.id))[0] == "scheduled" and r,
+                                      "the triggerer's event", seen["t"])
+        return TriggerEvent(deserialize(next_kwargs)["event"])
+
+    monkeypatch.setattr(sdk_dag, "_run_inline_trigger", via_real_triggerer)
+    report = {"status": "succeeded", "published": True, "run_id": "run-deferred", "rows_in": 10, "rows_out": 10,
+              "output_partition": {"dt": "2026-01-05"}, "checks": []}
+    with RealTriggerer() as triggerer:
+        seen["t"], seen["mode"] = triggerer, "fire"
+        dr, ti, rm, _ = _deferred_dag_run(tmp_path / "a", monkeypatch, ["ACCEPTED", "RUNNING", "FINISHED:SUCCEEDED"],
+                                          report)
+        assert ti.state == "success", triggerer.output()[-3000:]
+        assert [p for m, p, _ in rm.requests if m == "GET"] == ["/ws/v1/cluster/apps/application_1700000000000_0042"] * 3
+
+        seen["mode"] = "kill"
+        dr, ti, rm, _ = _deferred_dag_run(tmp_path / "b", monkeypatch, ["ACCEPTED", "RUNNING"], None,
+                                          on_rm=lambda r: seen.update(rm=r))
+        assert rm.kills() == ["application_1700000000000_0042"]
+        assert ti.state == "failed"
