@@ -258,7 +258,8 @@ def run(spark: Any, spec: ScoringSpec, report: dict[str, Any]) -> dict[str, Any]
         data_fields = [f for f in scored.schema.fields]
         writer.ensure_table(spark, spec.output, data_fields)
     target = writer.resolve_target(spark, spec.output, fs)
-    prog.phase("scoring", rows=counters.rows, total_rows=None if spec.input.filter else rows_in)
+    # the fraction comes from tasks when the rows counter is not exact (filter) or not fed (Spark ML pipeline)
+    prog.phase("scoring", rows=counters.rows, total_rows=None if native or spec.input.filter else rows_in)
     version = writer.write_version(scored, target, spec.run_id)
     report["model_loads"] = counters.loads.value
     report["model_predict_s"] = round(counters.predict_s.value, 3)
