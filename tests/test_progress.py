@@ -89,10 +89,10 @@ def test_poller_prints_lines_and_final_with_fake_reads():
     assert not poller._thread.is_alive()
 
 
-# -- the real job on Spark local[2] -----------------------------------------------------------------
+# -- the real job on the shared Spark local[2] session ------------------------------------------------
 
-ROWS = 200_000
-FILES = 16
+ROWS = 48_000
+FILES = 12
 N_FEATURES = 10
 
 
@@ -122,9 +122,9 @@ def _write_world(root: str) -> dict[str, str]:
 
 
 @pytest.mark.spark
-def test_job_logs_progress_and_reports_phase_seconds(tmp_path, capfd, monkeypatch):
-    from pyspark.sql import SparkSession
-
+def test_job_logs_progress_and_reports_phase_seconds(tmp_path, capfd, monkeypatch, shared_spark):
+    """The job's run sequence (``job.main.run_in_session``: what spark-submit runs, on the shared local[2]
+    session) over 12 input files, one task each; its stdout is what spark-submit streams into the task log."""
     from airflow_provider_spark_predict.job import main as job_main
     from airflow_provider_spark_predict.spec import (
         InputSpec,
@@ -145,17 +145,17 @@ def test_job_logs_progress_and_reports_phase_seconds(tmp_path, capfd, monkeypatc
         report_uri=report_uri,
         run_id="progress-test",
     ).validate()
-    spec_path = tmp_path / "spec.json"
-    spec_path.write_text(spec.to_json())
-    monkeypatch.setenv("SPARK_PREDICT_NO_HIVE", "1")
     # polls every second: a line per 10 % step reached and a heartbeat line every second
     monkeypatch.setenv("SPARK_PREDICT_PROGRESS_S", "1")
-    (SparkSession.builder.master("local[2]").appName("progress-test")
-     .config("spark.ui.enabled", "false").config("spark.sql.files.maxPartitionBytes", "200k")
-     .getOrCreate())
-    code = job_main.main(["--spec", "file://" + str(spec_path)])
+    conf = shared_spark.conf
+    before = conf.get("spark.sql.files.maxPartitionBytes")
+    conf.set("spark.sql.files.maxPartitionBytes", "1m")  # one task per input file (files of ~200 KB)
+    try:
+        report = job_main.run_in_session(shared_spark, spec)
+    finally:
+        conf.set("spark.sql.files.maxPartitionBytes", before)
     out = capfd.readouterr().out
-    assert code == 0, out[-3000:]
+    assert report["status"] == "succeeded", out[-3000:]
 
     lines = [ln for ln in out.splitlines() if ln.startswith("[spark-predict] ")]
     phases = [ln.split("phase ", 1)[1].split(" (")[0] for ln in lines if ln.startswith("[spark-predict] phase ")]
@@ -166,13 +166,13 @@ def test_job_logs_progress_and_reports_phase_seconds(tmp_path, capfd, monkeypatc
     assert len(scoring) >= 3, scoring
     assert rows == sorted(rows) and rows[-1] == ROWS, scoring
     assert any(0 < r < ROWS for r in rows), f"no intermediate progress line: {scoring}"
-    assert int(tasks[-1][1]) >= 4 and tasks[-1][0] == tasks[-1][1], scoring
+    assert int(tasks[-1][1]) >= FILES and tasks[-1][0] == tasks[-1][1], scoring
     assert scoring[-1].startswith(f"[spark-predict] progress scoring: 100 %, tasks {tasks[-1][0]}/")
     assert scoring[-1].endswith("ETA done")
 
-    report = json.loads((tmp_path / "report.json").read_text())
-    assert report["status"] == "succeeded"
-    assert set(report["phases_s"]) == {"footer job", "scoring", "checks", "publish"}
-    assert all(isinstance(v, float) and v >= 0 for v in report["phases_s"].values())
-    assert report["rows_scored"] == ROWS and report["rows_per_s"] > 0
-    assert report["durations"]["score_write_s"] >= 0
+    written = json.loads((tmp_path / "report.json").read_text())
+    assert written["status"] == "succeeded"
+    assert set(written["phases_s"]) == {"footer job", "scoring", "checks", "publish"}
+    assert all(isinstance(v, float) and v >= 0 for v in written["phases_s"].values())
+    assert written["rows_scored"] == ROWS and written["rows_per_s"] > 0
+    assert written["durations"]["score_write_s"] >= 0

@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_spark_predict.exceptions import InputError, ModelError
-from airflow_provider_spark_predict.job import arrow_reader, pipeline, progress, reader, scoring, stats, writer
+from airflow_provider_spark_predict.job import (
+    arrow_reader,
+    pipeline,
+    progress,
+    reader,
+    scoring,
+    stats,
+    writer,
+)
 from airflow_provider_spark_predict.job.hadoopfs import HadoopFS
 from airflow_provider_spark_predict.report import RunReport
 from airflow_provider_spark_predict.run.engine import LoadedModel, check_columns, resolve_features
