@@ -1,9 +1,12 @@
 """The scoring task's output as an Airflow Asset.
 
-Unit tests of the asset and its event extra, then the example DAGs through ``dag.test()`` (real Airflow on
-SQLite, spark-submit on Spark local[2], the embedded Hive metastore): a published partition emits an asset
+Unit tests of the asset and its event extra, then the example DAG through ``dag.test()`` (real Airflow on
+SQLite, the real operator and hook, the embedded Hive metastore): a published partition emits an asset
 event carrying the partition and the report summary, and queues the asset-scheduled
-``scored_users_consumer``; a run whose checks fail emits nothing and queues nothing.
+``scored_users_consumer``; a run whose checks fail emits nothing and queues nothing. Only spark-submit is
+replaced: the job runs on the tests' shared local[2] Hive session (``in_session`` fixture, see
+``tests/conftest.py``); the example DAG's real spark-submit path is covered by
+``tests/integration/test_daily_dag.py``.
 
 Airflow 3's ``dag.test()`` does not start consumers: the consumer's queued run is the
 ``AssetDagRunQueue`` row the scheduler turns into a DagRun; the test reads it from the Airflow DB.
@@ -11,17 +14,13 @@ Airflow 3's ``dag.test()`` does not start consumers: the consumer's queued run i
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-
 import pytest
 
 from airflow_provider_spark_predict.operators.outlets import attach_event_extra, event_extra, output_asset
-from tests.conftest import generate_demo
+from tests.conftest import demo_in_session
 from tests.integration.dag_utils import load_example_dag, run_dag
 
-D1, D2 = "2026-02-01", "2026-02-02"
+D1, D2 = "2026-03-01", "2026-03-02"  # dates no other module of the shared session uses
 ROWS = 2000
 
 
@@ -106,14 +105,11 @@ def _clear_queue() -> None:
 @pytest.mark.spark
 @pytest.mark.airflow
 def test_published_partition_emits_the_event_and_queues_the_consumer_failed_check_does_not(
-        tmp_path_factory, airflow_db, monkeypatch):
-    home = str(tmp_path_factory.mktemp("assets") / "home")
-    monkeypatch.setenv("SPARK_PREDICT_HOME", home)
-    generate_demo(home, [D1, D2], ROWS)
-    # D2 gets every row of one input file twice: the unique_keys check (policy fail) rejects its output
-    folder = os.path.join(home, "warehouse", "demo.db", "user_features", f"dt={D2}")
-    first = sorted(glob.glob(os.path.join(folder, "part-*")))[0]
-    shutil.copy(first, os.path.join(folder, "dup-copy.parquet"))
+        in_session, shared_spark, airflow_db):
+    demo_in_session(shared_spark, [D1, D2], ROWS)
+    # D2 gets 10 of its rows twice: the unique_keys check (policy fail) rejects its output
+    shared_spark.sql(f"INSERT INTO demo.user_features PARTITION (dt='{D2}') "
+                     f"SELECT * EXCEPT (dt) FROM demo.user_features WHERE dt = '{D2}' LIMIT 10")
     dag = load_example_dag()
     _register_unpaused_consumer()
     _clear_queue()
