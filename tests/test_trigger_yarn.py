@@ -128,6 +128,13 @@ with DAG("deferred_scoring", schedule=None, start_date=datetime(2026, 1, 1)) as 
 '''
 
 
+def _local(uri: str):
+    import pathlib
+
+    assert uri.startswith("file://"), uri
+    return pathlib.Path(uri.removeprefix("file://"))
+
+
 def load_dag_file(path: str):
     import importlib.util
 
@@ -140,15 +147,16 @@ def load_dag_file(path: str):
 def _deferred_dag_run(tmp_path, monkeypatch, app_states, write_report, on_rm=None):
     """Run a one-task DAG whose SparkPredictOperator(deferrable=True) submits to 'YARN'.
 
-    YARN cannot run here: the submission is replaced by a function that returns an application id
-    scripted in the fake ResourceManager (and writes the job's run report when ``write_report``); the
-    rest is real: the operator defers, Airflow serializes the trigger, runs it (dag.test runs it in line)
-    against the fake RM over HTTP, and resumes the task with ``execute_complete``.
+    YARN cannot run here: only spark-submit itself (``SparkSubmitHook.submit``) is replaced by a function that
+    checks it was asked for YARN cluster mode, "accepts" the application under an id scripted in the fake
+    ResourceManager and writes the job's run report (when ``write_report``) where the staged spec says. The
+    rest is real: the hook stages, writes the spec and records the submission, the operator defers, Airflow
+    serializes the trigger, runs it against the fake RM over HTTP, and resumes the task with
+    ``execute_complete``.
     """
     from datetime import UTC, datetime
 
-    from airflow_provider_spark_predict.operators import deferral
-    from airflow_provider_spark_predict.report import report_folder
+    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 
     app = "application_1700000000000_0042"
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -161,17 +169,18 @@ def _deferred_dag_run(tmp_path, monkeypatch, app_states, write_report, on_rm=Non
         "extra": {"deploy-mode": "cluster", "yarn_resourcemanager_webapp_address": rm.address}}))
     submitted = []
 
-    def fake_submit(hook, spec):
-        _, master, mode = hook.resolve_master()
-        assert (master, mode) == ("yarn", "cluster")
-        spec.run_id = "run-deferred"
-        spec.report_uri = f"{report_folder(hook.store_uri, spec.output)}/run-deferred.json"
+    def fake_spark_submit(self, application="", **kwargs):
+        assert (self._connection["master"], self._connection["deploy_mode"]) == ("yarn", "cluster")
+        assert self._yarn_track_via_rm_api  # spark-submit returns once YARN accepted the application
+        args = list(self._application_args)
+        spec = json.loads(_local(args[args.index("--spec") + 1]).read_text())
         if write_report:
-            hook.write_text(spec.report_uri, json.dumps(write_report))
-        submitted.append(spec.run_id)
-        return app, spec.run_id, spec.report_uri
+            _local(spec["report_uri"]).parent.mkdir(parents=True, exist_ok=True)
+            _local(spec["report_uri"]).write_text(json.dumps({**write_report, "run_id": spec["run_id"]}))
+        self._yarn_application_id = app
+        submitted.append(spec["run_id"])
 
-    monkeypatch.setattr(deferral, "submit_detached", fake_submit)
+    monkeypatch.setattr(SparkSubmitHook, "submit", fake_spark_submit)
     # dag.test() needs the DAG file in the dags folder: a one-file folder for this test
     dags = tmp_path / "dags"
     dags.mkdir()
@@ -195,14 +204,15 @@ def _deferred_dag_run(tmp_path, monkeypatch, app_states, write_report, on_rm=Non
 def test_deferred_task_resumes_and_succeeds_when_the_application_finished(tmp_path, monkeypatch, airflow_db, caplog):
     report = {"status": "succeeded", "published": True, "run_id": "run-deferred", "rows_in": 10, "rows_out": 10,
               "output_partition": {"dt": "2026-01-05"}, "checks": [
-                  {"name": "row_parity", "status": "passed", "message": "row_parity: ok"}]}
+                  {"name": "row_parity", "status": "passed", "value": 0.0, "threshold": 0.0, "policy": "fail",
+                   "message": "row_parity: ok"}]}
     dr, ti, rm, submitted = _deferred_dag_run(tmp_path, monkeypatch,
                                               ["ACCEPTED", "RUNNING", "FINISHED:SUCCEEDED"], report)
-    assert submitted == ["run-deferred"]
+    assert len(submitted) == 1
     assert [p for m, p, _ in rm.requests if m == "GET"] == ["/ws/v1/cluster/apps/application_1700000000000_0042"] * 3
     assert ti.state == "success" and dr.state == "success"
     assert "[DAG TEST] running trigger in line" in caplog.text  # it really deferred, then resumed
-    assert ti.xcom_pull(task_ids="score")["run_id"] == "run-deferred"
+    assert ti.xcom_pull(task_ids="score")["run_id"] == submitted[0]
 
 
 @pytest.mark.airflow
