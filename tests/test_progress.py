@@ -89,6 +89,22 @@ def test_poller_prints_lines_and_final_with_fake_reads():
     assert not poller._thread.is_alive()
 
 
+def test_phases_lines_and_seconds_with_a_fake_clock():
+    """The phase lines every engine prints (no thread): each says how long the previous phase took."""
+    now = [0.0]
+    lines: list[str] = []
+    phases = progress.Phases(lines.append, clock=lambda: now[0])
+    phases.phase("read input")
+    now[0] = 2.0
+    phases.phase("scoring")
+    now[0] = 77.0
+    phases.phase("checks")
+    now[0] = 80.0
+    assert phases.finish() == {"read input": 2.0, "scoring": 75.0, "checks": 3.0}
+    assert lines == ["phase read input", "phase scoring (read input took 2s)", "phase checks (scoring took 1m15s)",
+                     "phases done (checks took 3s)"]
+
+
 # -- the real job on the shared Spark local[2] session ------------------------------------------------
 
 ROWS = 48_000
