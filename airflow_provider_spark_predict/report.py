@@ -102,6 +102,9 @@ class RunReport:
     published_location: str | None = None
     replaced_location: str | None = None
     durations: dict[str, float] = field(default_factory=dict)
+    phases_s: dict[str, float] = field(default_factory=dict)
+    rows_scored: int | None = None
+    rows_per_s: float | None = None
     error_type: str | None = None
     error: str | None = None
     traceback: str | None = None
@@ -204,6 +207,9 @@ def format_report(report: RunReport) -> str:
         lines += [f"  [{c.status:>7}] {c.message}" for c in report.checks]
     if report.durations:
         lines += ["-" * 60, "durations (s): " + ", ".join(f"{k}={v}" for k, v in report.durations.items())]
+    if report.phases_s:
+        rate = f" ({report.rows_per_s:,.0f} rows/s scoring)" if report.rows_per_s else ""
+        lines.append("phases (s): " + ", ".join(f"{k}={v}" for k, v in report.phases_s.items()) + rate)
     counts = report.class_counts
     if counts:
         total = sum(counts.values()) or 1

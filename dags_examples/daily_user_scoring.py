@@ -12,6 +12,9 @@ partitions: ``airflow backfill create --dag-id daily_user_scoring --from-date A 
 
 Point it at a real cluster by changing the ``spark_default`` connection (YARN / k8s / standalone) and
 ``store_uri`` (``hdfs://...``), and set ``environment`` (see README).
+
+Each published partition emits an asset event on ``hive://demo.user_scores``; ``scored_users_consumer``
+is scheduled on it.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Asset
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_provider_spark_predict.embedded import data_home
 from airflow_provider_spark_predict.operators.predict import SparkPredictOperator
 
+#: the scored table as an Airflow Asset: ``scored_users_consumer`` is scheduled on it
+USER_SCORES = Asset(uri="hive://demo.user_scores", name="demo.user_scores")
 CLASS_NAMES = {i: f"segment_{chr(ord('a') + i)}" for i in range(17)}
 
 with DAG(
@@ -51,4 +56,7 @@ with DAG(
         label_mapping=CLASS_NAMES,
         checks={"drift": {"policy": "warn", "warn_threshold": 0.1, "threshold": 0.25}},
         spark_conf={"spark.sql.shuffle.partitions": "8"},
+        # the default outlet for output_table; an event (with the partition and report summary in its extra)
+        # is emitted only when the partition was published
+        outlets=[USER_SCORES],
     )

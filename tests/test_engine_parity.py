@@ -26,7 +26,8 @@ FEATURES = ["f0", "f1", "f2", "f3"]
 DAYS = ("2026-01-01", "2026-01-02")
 #: fields that name the run, its timings or the engine, not what it computed
 RUN_FIELDS = {"run_id", "engine", "started_at", "finished_at", "wall_s", "durations", "application_id",
-              "tracking_url", "master", "spec", "report_uri", "model_loads", "model_predict_s"}
+              "tracking_url", "master", "spec", "report_uri", "model_loads", "model_predict_s", "phases_s",
+              "rows_per_s"}
 
 
 @pytest.fixture(scope="module")

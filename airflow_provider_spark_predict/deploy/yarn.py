@@ -11,6 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_spark_predict.deploy.base import Deployment
+from airflow_provider_spark_predict.exceptions import SpecError
+
+#: Connection extra with the ResourceManager web address.
+RM_EXTRA = "yarn_resourcemanager_webapp_address"
 
 #: YARN application states of a running application (ResourceManager REST API).
 YARN_ACTIVE = frozenset({"NEW", "NEW_SAVING", "SUBMITTED", "ACCEPTED", "RUNNING"})
@@ -42,10 +46,22 @@ class YarnDeployment(Deployment):
     def application_id(self, hook: Any) -> str | None:
         return getattr(hook, "_yarn_application_id", None)
 
+    def rm_address(self, required: bool = False) -> str | None:
+        """The ResourceManager web address (connection extra ``yarn_resourcemanager_webapp_address``).
+
+        :param required: raise instead of returning ``None`` when the extra is missing
+        :raises SpecError: ``required`` and the extra is missing
+        """
+        rm = self.target.extra.get(RM_EXTRA)
+        if not rm and required:
+            raise SpecError(f"the Spark connection {self.target.conn_id!r} needs the extra {RM_EXTRA!r} "
+                            "(e.g. http://rm:8088) to follow the application through the ResourceManager")
+        return str(rm) if rm else None
+
     def tracking_url(self, application_id: str | None) -> str | None:
         """The ResourceManager's application page when the connection extra has
         ``yarn_resourcemanager_webapp_address``; else ``None``."""
-        rm = self.target.extra.get("yarn_resourcemanager_webapp_address")
+        rm = self.rm_address()
         if not application_id or not rm:
             return None
         return f"{str(rm).rstrip('/')}/cluster/app/{application_id}"

@@ -15,7 +15,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_spark_predict import embedded, exceptions, preflight, runs
-from airflow_provider_spark_predict.deploy import Deployment, deployment_for, resolve_target
+from airflow_provider_spark_predict.deploy import Deployment, YarnDeployment, deployment_for, resolve_target
 from airflow_provider_spark_predict.exceptions import JobError
 from airflow_provider_spark_predict.report import RunReport, raise_if_error, report_folder
 from airflow_provider_spark_predict.runs import new_run_id
@@ -199,6 +199,19 @@ class SparkPredictHook(BaseHook):
 
         :param spec: the run, with ``model.uri`` already the staged URI
         """
+        found = self._recorded_application(spec)
+        if found is None:
+            return None
+        record, submit_hook, active = found
+        self._submit_hook = submit_hook
+        if active:
+            self.resolve_deployment().follow(submit_hook, str(record["application_id"]))
+        spec.run_id, spec.report_uri = record["run_id"], record["report_uri"]
+        return self._read_report(spec, None, {})
+
+    def _recorded_application(self, spec: ScoringSpec) -> tuple[dict[str, Any], Any, bool] | None:
+        """The ``_SUBMITTED.json`` record of an earlier try whose application still runs, or ended with a
+        finished report: ``(record, submit hook, still active)``; ``None`` to submit afresh."""
         deployment = self.resolve_deployment()
         record = runs.recorded_submission(self._store(), spec, self._logger) if deployment.track_via_api else None
         if record is None:
@@ -216,11 +229,7 @@ class SparkPredictHook(BaseHook):
                 return None
         self.log.info("re-attaching to application %s of run %s (%s) instead of submitting again",
                       app_id, record["run_id"], status)
-        self._submit_hook = submit_hook
-        if active:
-            deployment.follow(submit_hook, app_id)
-        spec.run_id, spec.report_uri = record["run_id"], record["report_uri"]
-        return self._read_report(spec, None, {})
+        return record, submit_hook, active
 
     def run(self, spec: ScoringSpec, skip_if_checked: bool = False) -> dict[str, Any]:
         """Stage, submit and return the run report (raises the job's error if it failed).
@@ -232,18 +241,9 @@ class SparkPredictHook(BaseHook):
         """
         spec.validate()
         deployment = self.resolve_deployment()
-        preflight.check_model(spec, self._logger)
-        model = self.stage_model(spec)
-        spec.model.uri = model.uri
-        if skip_if_checked:
-            checked = runs.find_checked_report(self._store(), spec, self._logger)
-            if checked is not None:
-                reason = (f"partition {spec.output.describe()} was already scored and checked by run "
-                          f"{checked.get('run_id')} with the same input, model {model.uri} and outputs "
-                          f"({checked['checked_report_uri']})")
-                self.log.info("not submitting: %s", reason)
-                checked["resubmission_skipped"] = reason
-                return checked
+        model = self._checked_model(spec)
+        if skip_if_checked and (checked := self.checked_report(spec)) is not None:
+            return checked
         attached = self.reattach(spec)
         if attached is not None:
             return attached
@@ -262,6 +262,103 @@ class SparkPredictHook(BaseHook):
         except Exception as err:  # noqa: BLE001 - the report (if any) says more than the exit code
             submit_error = err
         return self._read_report(spec, submit_error, staged)
+
+    def _checked_model(self, spec: ScoringSpec) -> Any:
+        """Check the model file (preflight) and stage it; ``spec.model.uri`` becomes the staged URI."""
+        preflight.check_model(spec, self._logger)
+        model = self.stage_model(spec)
+        spec.model.uri = model.uri
+        return model
+
+    def checked_report(self, spec: ScoringSpec) -> dict[str, Any] | None:
+        """``skip_if_checked``: the published, checked report of an earlier run with the same identity
+        (with ``resubmission_skipped`` saying why nothing is submitted), else ``None``.
+
+        :param spec: the run, with ``model.uri`` already the staged URI
+        """
+        checked = runs.find_checked_report(self._store(), spec, self._logger)
+        if checked is None:
+            return None
+        reason = (f"partition {spec.output.describe()} was already scored and checked by run "
+                  f"{checked.get('run_id')} with the same input, model {spec.model.uri} and outputs "
+                  f"({checked['checked_report_uri']})")
+        self.log.info("not submitting: %s", reason)
+        checked["resubmission_skipped"] = reason
+        return checked
+
+    # -- deferral (YARN cluster mode) --------------------------------------------------------------------
+    def detached_deployment(self) -> YarnDeployment:
+        """The YARN cluster-mode backend a deferred run needs (tracking through the RM REST API).
+
+        :raises SpecError: another master or deploy mode, or no ``yarn_resourcemanager_webapp_address``
+        """
+        if not self.track_via_api:
+            self.track_via_api, self._deployment = True, None
+        deployment = self.resolve_deployment()
+        if not isinstance(deployment, YarnDeployment) or not deployment.track_via_api:
+            raise exceptions.SpecError(f"deferrable=True needs YARN cluster mode; the connection gives "
+                                       f"{deployment.master} ({deployment.target.deploy_mode} mode)")
+        deployment.rm_address(required=True)
+        return deployment
+
+    def rm_address(self) -> str:
+        """The YARN ResourceManager web address of the connection (``yarn_resourcemanager_webapp_address``).
+
+        :raises SpecError: not YARN cluster mode, or the extra is missing
+        """
+        return str(self.detached_deployment().rm_address(required=True))
+
+    def prepare_detached(self, spec: ScoringSpec, skip_if_checked: bool = False) -> dict[str, Any] | None:
+        """Before a deferred run: check and stage the model; with ``skip_if_checked`` return the checked
+        report of the same run (nothing to submit), else ``None``.
+
+        :param spec: the run
+        :param skip_if_checked: as :meth:`run`
+        """
+        spec.validate()
+        self.detached_deployment()
+        self._checked_model(spec)
+        return self.checked_report(spec) if skip_if_checked else None
+
+    def active_submission(self, spec: ScoringSpec) -> tuple[str, str, str] | None:
+        """A retry of a deferred run: ``(application id, run id, report URI)`` of the application an earlier
+        try submitted (still running, or ended with a finished report), else ``None``.
+
+        :param spec: the run, with ``model.uri`` already the staged URI (:meth:`prepare_detached`)
+        """
+        self.detached_deployment()
+        found = self._recorded_application(spec)
+        if found is None:
+            return None
+        record = found[0]
+        return str(record["application_id"]), str(record["run_id"]), str(record["report_uri"])
+
+    def submit_detached(self, spec: ScoringSpec) -> tuple[str, str, str]:
+        """Stage and submit ``spec`` in YARN cluster mode; return once YARN accepted it:
+        ``(application id, run id, report URI)``. The submission is recorded so a retry re-attaches.
+
+        :param spec: the run, with ``model.uri`` already the staged URI (:meth:`prepare_detached`)
+        :raises JobError: spark-submit gave no application id
+        """
+        deployment = self.detached_deployment()
+        embedded.ensure_spark_submit_on_path()
+        submit_hook = self.prepare(spec)  # the model is staged already: a cache hit
+        self.log.info("submitting run %s to YARN (cluster mode, deferrable): %s -> %s", spec.run_id,
+                      spec.input.describe(), spec.output.describe())
+        app_id = deployment.submit(submit_hook, JOB_MAIN)
+        if not app_id:
+            raise JobError(f"spark-submit returned without a YARN application id for run {spec.run_id}")
+        runs.record_submission(self._store(), spec, app_id, deployment.master, self._logger)
+        return app_id, str(spec.run_id), str(spec.report_uri)
+
+    def read_report(self, spec: ScoringSpec, ended: Exception | None = None) -> dict[str, Any]:
+        """The run report at ``spec.report_uri`` after a deferred run (raises the job's error as :meth:`run`).
+
+        :param spec: the run, with ``run_id`` and ``report_uri`` of the submitted application
+        :param ended: why the application did not succeed (raised when its report has no error of its own)
+        """
+        self.resolve_deployment()
+        return self._read_report(spec, ended, {})
 
     def run_in_process(self, spec: ScoringSpec) -> dict[str, Any]:
         """Score ``spec`` in this process without Spark (``engine="in_process"``); same report and checks.

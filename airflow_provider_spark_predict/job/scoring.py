@@ -123,20 +123,24 @@ class WorkerCounters:
 
     :param loads: int accumulator
     :param predict_s: float accumulator
+    :param rows: int accumulator of rows scored (the driver's progress lines read it)
     """
 
     loads: Any
     predict_s: Any
+    rows: Any = None
 
     @classmethod
     def create(cls, sc: Any) -> WorkerCounters:
-        return cls(sc.accumulator(0), sc.accumulator(0.0))
+        return cls(sc.accumulator(0), sc.accumulator(0.0), sc.accumulator(0))
 
     def predict(self, model: Any, x: np.ndarray) -> Prediction:
         """``model.predict(x)``, timed."""
         t0 = time.perf_counter()
         pred = model.predict(x)
         self.predict_s.add(time.perf_counter() - t0)
+        if self.rows is not None:
+            self.rows.add(len(x))
         return pred
 
 

@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_spark_predict.exceptions import InputError, ModelError
-from airflow_provider_spark_predict.job import arrow_reader, pipeline, reader, scoring, stats, writer
+from airflow_provider_spark_predict.job import (
+    arrow_reader,
+    pipeline,
+    progress,
+    reader,
+    scoring,
+    stats,
+    writer,
+)
 from airflow_provider_spark_predict.job.hadoopfs import HadoopFS
 from airflow_provider_spark_predict.report import RunReport
 from airflow_provider_spark_predict.run.engine import LoadedModel, check_columns, resolve_features
@@ -147,6 +155,7 @@ class SparkEngine:
         self._choice = ReaderChoice()
         self._scored: Any = None
         self._rows_in = 0
+        self._progress_total: int | None = None
 
     def log(self, message: str) -> None:
         log(message)
@@ -179,6 +188,8 @@ class SparkEngine:
 
     def score(self, spec: ScoringSpec, model: LoadedModel) -> dict[str, Any]:
         df, choice = self._df, self._choice
+        # progress fraction from tasks when the rows counter is not exact (filter) or not fed (Spark ML)
+        self._progress_total = None if model.is_spark_pipeline or spec.input.filter else self._rows_in
         if model.is_spark_pipeline:
             # the pipeline's own stages read and cast their input columns
             self._scored = pipeline.transform(model.handle, df, spec.keys, spec.outputs, model.classes)
@@ -215,7 +226,8 @@ class SparkEngine:
         return self.files.qualify(target.path.rstrip("/"))
 
     def write_version(self, path: str) -> None:
-        writer.write_version(self._scored, path)
+        with progress.watch_scoring(self.spark, self.counters.rows, self._progress_total, log):
+            writer.write_version(self._scored, path)
 
     def worker_counters(self) -> tuple[int, float]:
         return int(self.counters.loads.value), round(float(self.counters.predict_s.value), 3)

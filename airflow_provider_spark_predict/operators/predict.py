@@ -16,6 +16,8 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_spark_predict.exceptions import CheckFailed
 from airflow_provider_spark_predict.hooks.predict import SparkPredictHook
+from airflow_provider_spark_predict.operators import deferral
+from airflow_provider_spark_predict.operators.outlets import attach_event_extra, output_asset
 from airflow_provider_spark_predict.report import RunReport, format_report
 from airflow_provider_spark_predict.spec import (
     CheckSpec,
@@ -111,6 +113,14 @@ class SparkPredictOperator(BaseOperator):
     :param track_via_api: YARN/Kubernetes cluster mode: release spark-submit once the application is
         accepted and follow it through the YARN ResourceManager REST API / Kubernetes API; a retry
         re-attaches to a still running YARN application (see :class:`SparkPredictHook`)
+    :param deferrable: YARN cluster mode: submit, then defer to :class:`YarnApplicationTrigger` until the
+        application ends (the worker slot is free meanwhile); needs the connection extra
+        ``yarn_resourcemanager_webapp_address``
+    :param poll_interval: seconds between ResourceManager polls while deferred
+
+    The output table (``hive://<db.table>``) or path is declared as an Asset outlet unless ``outlets`` is
+    given or the target is templated; a published partition's asset event carries its partition, rows,
+    check results, PSI and run id in ``extra``.
     """
 
     template_fields: Sequence[str] = (
@@ -173,9 +183,15 @@ class SparkPredictOperator(BaseOperator):
         skip_if_checked: bool = False,
         engine: str = "spark",
         track_via_api: bool = False,
+        deferrable: bool = False,
+        poll_interval: float = 30.0,
         **kwargs: Any,
     ) -> None:
+        if "outlets" not in kwargs and (asset := output_asset(output_table, output_path)) is not None:
+            kwargs["outlets"] = [asset]
         super().__init__(**kwargs)
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
         self.model = model
         self.keys = keys
         self.input_table = input_table
@@ -284,8 +300,23 @@ class SparkPredictOperator(BaseOperator):
         self._spec = spec
         if self.engine == ENGINE_IN_PROCESS:
             result = self._hook.run_in_process(spec)
+        elif self.deferrable:
+            result = deferral.defer_run(self, self._hook, spec, self.poll_interval, skip_if_checked=skip)
         else:
             result = self._hook.run(spec, skip_if_checked=skip)
+        return self._finish(spec, result, context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the deferred YARN application ended: read the report, succeed or fail as ``execute``."""
+        spec = self.build_spec()
+        self._hook = self.get_hook()
+        self.log.info("YARN application %s ended %s/%s", event.get("application_id"), event.get("state"),
+                      event.get("final_status"))
+        return self._finish(spec, deferral.resume_report(self._hook, spec, event), context)
+
+    def _finish(self, spec: ScoringSpec, result: dict[str, Any], context: Any) -> dict[str, Any]:
+        ti = context.get("ti")
+        self._spec = spec
         report = RunReport.from_dict(result)
         self._report = report.to_dict()
         self.log.info("\n%s", format_report(report))
@@ -300,6 +331,7 @@ class SparkPredictOperator(BaseOperator):
                 f"{len(failed)} check(s) failed for {spec.output.describe()}; the partition was NOT "
                 f"published (the previous one is unchanged): " + "; ".join(c.message for c in failed)
             )
+        attach_event_extra(list(self.outlets), context, self._report, self.log)
         return self._report
 
     def on_kill(self) -> None:

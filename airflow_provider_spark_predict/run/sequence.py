@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from airflow_provider_spark_predict.checks.evaluate import evaluate_checks
 from airflow_provider_spark_predict.exceptions import InputError, SparkPredictError
+from airflow_provider_spark_predict.job.progress import Phases
 from airflow_provider_spark_predict.report import CHECKED_MARKER, ModelFacts, RunReport
 from airflow_provider_spark_predict.run import facts
 from airflow_provider_spark_predict.run.engine import Engine
@@ -94,6 +95,7 @@ def exit_code(report: RunReport) -> int:
 def run_steps(engine: Engine, spec: ScoringSpec, report: RunReport) -> None:
     """The steps of a run; fills ``report``, raises on an error."""
     timer = Timer()
+    phases = Phases(engine.log)
     engine.describe(report)
     model = engine.load_model(spec)
     report.model = ModelFacts(uri=spec.model.uri, flavor=model.flavor, library=model.library,
@@ -102,6 +104,7 @@ def run_steps(engine: Engine, spec: ScoringSpec, report: RunReport) -> None:
                f"{model.library}")
     timer.lap("load_model_s")
 
+    phases.phase("footer job" if engine.name == "spark" else "read input")
     rows_in = engine.read_input(spec, model)
     report.rows_in = rows_in
     if rows_in == 0 and not spec.allow_empty_input:
@@ -110,6 +113,7 @@ def run_steps(engine: Engine, spec: ScoringSpec, report: RunReport) -> None:
             f"{spec.output.describe()} was left as it was. Pass allow_empty_input=True to write an empty partition."
         )
     report.input_filter = spec.input.filter
+    phases.phase("scoring")
     report.strategy = engine.score(spec, model)
     timer.lap("read_validate_s")
 
@@ -123,8 +127,10 @@ def run_steps(engine: Engine, spec: ScoringSpec, report: RunReport) -> None:
                f"{report.model_predict_s:.1f} s inside the model's predict)")
     timer.lap("score_write_s")
 
+    phases.phase("checks")
     check_facts(engine, spec, report, layout)
     timer.lap("checks_s")
+    phases.phase("publish")
 
     report.checks = evaluate_checks(report, spec.checks)
     for r in report.checks:
@@ -147,6 +153,11 @@ def run_steps(engine: Engine, spec: ScoringSpec, report: RunReport) -> None:
         cleanup_versions(engine.files, layout, target.keep_previous_versions, version, engine.log)
     timer.lap("publish_s")
     report.durations = timer.durations
+    report.phases_s = phases.finish()
+    report.rows_scored = report.rows_out
+    scoring_s = report.phases_s.get("scoring")
+    if report.rows_out is not None and scoring_s:
+        report.rows_per_s = round(report.rows_out / scoring_s, 1)
 
 
 def check_facts(engine: Engine, spec: ScoringSpec, report: RunReport, layout: Layout) -> None:

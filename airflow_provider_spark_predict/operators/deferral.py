@@ -1,0 +1,64 @@
+"""``deferrable=True``: submit on YARN cluster mode, free the worker slot, resume when the app ends.
+
+:class:`SparkPredictOperator` calls :func:`defer_run` from ``execute`` and :func:`resume_report` from
+``execute_complete``; while deferred, :class:`YarnApplicationTrigger` polls the ResourceManager in the
+triggerer, and its ``on_kill`` kills the application when the user kills the task. Submission, the
+submission record and re-attaching are the hook's (:meth:`SparkPredictHook.submit_detached`,
+:meth:`SparkPredictHook.active_submission`).
+
+Only YARN cluster mode is deferrable here (Kubernetes: not yet).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_spark_predict.exceptions import JobError
+from airflow_provider_spark_predict.hooks.predict import SparkPredictHook
+from airflow_provider_spark_predict.spec import ScoringSpec
+from airflow_provider_spark_predict.triggers.yarn import YarnApplicationTrigger
+
+
+def defer_run(operator: Any, hook: SparkPredictHook, spec: ScoringSpec, poll_interval: float,
+              skip_if_checked: bool = False) -> dict[str, Any]:
+    """Submit (or re-attach to the application of an earlier try) and defer to the trigger; or, with
+    ``skip_if_checked``, return the report of the same run already published and checked.
+
+    :param operator: the :class:`SparkPredictOperator` (its ``defer`` raises ``TaskDeferred``)
+    :param hook: the operator's hook
+    :param spec: the run
+    :param poll_interval: seconds between ResourceManager polls
+    :param skip_if_checked: as :meth:`SparkPredictHook.run`
+    """
+    checked = hook.prepare_detached(spec, skip_if_checked)
+    if checked is not None:
+        return checked
+    attached = hook.active_submission(spec)
+    app_id, run_id, report_uri = attached if attached is not None else hook.submit_detached(spec)
+    trigger = YarnApplicationTrigger(
+        application_id=app_id, rm_address=hook.rm_address(), poll_interval=poll_interval,
+        context={"run_id": run_id, "report_uri": report_uri},
+    )
+    operator.log.info("application %s accepted; deferring (the worker slot is free until it ends)", app_id)
+    operator.defer(trigger=trigger, method_name="execute_complete")
+    raise AssertionError("unreachable: defer() raises TaskDeferred")
+
+
+def resume_report(hook: SparkPredictHook, spec: ScoringSpec, event: dict[str, Any]) -> dict[str, Any]:
+    """The run report after the trigger fired (raises the job's error as ``execute`` would).
+
+    :param hook: the operator's hook
+    :param spec: the operator's spec (its ``run_id``/``report_uri`` are taken from the event)
+    :param event: the trigger's payload
+    """
+    ctx = event.get("context") or {}
+    spec.run_id, spec.report_uri = str(ctx.get("run_id")), str(ctx.get("report_uri"))
+    if event.get("status") == "error":
+        raise JobError(f"{event.get('message')} (report: {spec.report_uri})")
+    ended: Exception | None = None
+    if event.get("status") != "success":
+        ended = JobError(f"YARN application {event.get('application_id')} ended {event.get('state')}/"
+                         f"{event.get('final_status')}: {event.get('diagnostics')}")
+    report = hook.read_report(spec, ended)
+    report["application_id"] = event.get("application_id") or report.get("application_id")
+    return report
