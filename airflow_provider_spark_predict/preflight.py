@@ -167,12 +167,13 @@ def _as_spark_matrix_input(array: Any) -> Any:
     return pa.array([number(v) for v in array.to_pylist()], pa.float64())
 
 
-def predict_sample(adapter: Any, sample: Any, features: list[str], spec: ScoringSpec, log: logging.Logger) -> None:
+def predict_sample(adapter: Any, sample: Any, features: list[str], spec: ScoringSpec, log: Any) -> None:
     """Push ``sample`` through ``adapter.prepare`` + ``adapter.predict``; fail with the model's own error
     and the column types if it cannot predict.
 
     :param adapter: the loaded model
     :param sample: a ``pyarrow.Table`` of the feature columns
+    :param log: a ``logging.Logger`` (or anything with its ``info``)
     """
     arrays = [sample.column(f) for f in features]
     if adapter.input_kind == "matrix":
