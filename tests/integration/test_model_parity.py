@@ -26,6 +26,7 @@ ROWS = 500
 DT = {"dt": "2026-01-01"}
 NUM = ["f0", "f1", "f2", "f3"]
 CITIES = ["beijing", "shanghai", "shenzhen", "hangzhou"]
+UNSEEN = 4
 ORIGIN_MAPPING = {"0.0": "运营型产品", "1.0": "小金库", "2.0": "理财"}
 
 
@@ -168,6 +169,7 @@ def inputs(tmp_path_factory) -> dict[str, Any]:
 
     base = tmp_path_factory.mktemp("inputs")
     df = _frame(ROWS, 2)
+    df.loc[:UNSEEN - 1, "segment"] = "z"  # not a training category: missing for the model, counted
     src = base / "features"
     (src / "dt=2026-01-01").mkdir(parents=True)
     pq.write_table(pa.Table.from_pandas(df, preserve_index=False), src / "dt=2026-01-01" / "part-0.parquet")
@@ -218,6 +220,8 @@ def test_output_equals_the_models_own_prediction_on_both_engines(name, cases, in
         if case.labels is not None:
             assert table["label"].tolist() == [case.labels[c] for c in np.asarray(classes).tolist()]
             assert report["uncovered_labels"] == []
+        unseen = report["model"]["unseen_categories"]
+        assert unseen == ({"segment": UNSEEN} if name == "lgbm_category" else None)
         got[engine] = table
     pd.testing.assert_frame_equal(got["spark"], got["in_process"], check_dtype=False, rtol=1e-9)
 
@@ -229,6 +233,15 @@ def test_frame_models_read_strings_as_strings_and_say_so(cases, inputs, in_sessi
     city = next(r for r in model["cast_rules"] if r["column"] == "city")
     assert city["given_as"] == "str" and "string" in city["input_type"]
     assert report["strategy"]["reader"] == "pyarrow"  # string columns no longer force Spark's reader
+    # Spark's own reader and the grouped strategy hand the same uncast columns to the same prepare
+    classes, scores = cases["sklearn_pipeline"].own(inputs["df"])
+    for i, over in enumerate([{"reader": "spark"}, {"strategy": "grouped", "target_group_rows": 200}]):
+        out = str(tmp_path / f"o{i}")
+        report = _score(cases["sklearn_pipeline"], inputs["src"], out, "spark", **over)
+        table = read_folder(os.path.join(out, "dt=2026-01-01")).set_index("pin").loc[inputs["df"]["pin"]]
+        assert table["prediction"].tolist() == classes.tolist()
+        np.testing.assert_allclose(table["score"].to_numpy(), scores, rtol=1e-6)
+    assert report["strategy"]["strategy"] == "grouped"
     matrix = _score(cases["xgb_booster_json"], inputs["src"], str(tmp_path / "m"), "spark")
     assert matrix["model"]["input_kind"] == "matrix" and matrix["strategy"]["feature_dtype"] == "double"
 
