@@ -347,3 +347,28 @@ def test_system_allocator_unless_the_user_chose_a_pool(env, expected):
     out = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
                          check=True, timeout=120)
     assert out.stdout.strip() == expected
+
+
+def test_resolve_outputs_omits_or_refuses_a_score_without_probabilities():
+    from airflow_provider_spark_predict.exceptions import ModelError
+    from airflow_provider_spark_predict.run.engine import LoadedModel, resolve_outputs
+    from airflow_provider_spark_predict.spec import InputSpec, ModelSpec, ScoringSpec, TargetSpec
+
+    def spec(**outputs):
+        return ScoringSpec(input=InputSpec(path="/in"), model=ModelSpec(uri="/m/svc.pkl"),
+                           output=TargetSpec(path="/out", partition={"dt": "2026-01-01"}), keys=["k"],
+                           outputs=OutputsSpec(**outputs)).validate()
+
+    svc = LoadedModel("sklearn", None, ["a"], [0, 1], has_probabilities=False)
+    lines: list[str] = []
+    resolved = resolve_outputs(spec(), svc, lines.append)
+    assert resolved.outputs.score_column is None and resolved.outputs.columns() == ["prediction"]
+    assert lines == ["model /m/svc.pkl (sklearn) predicts classes without probabilities: score column 'score' omitted"]
+    with pytest.raises(ModelError, match=r"/m/svc.pkl .*score_column='score' cannot be written"):
+        resolve_outputs(spec(score_column_explicit=True), svc, lines.append)
+    with pytest.raises(ModelError, match=r"probability_column='p' cannot be written"):
+        resolve_outputs(spec(probability_column="p"), svc, lines.append)
+    same = spec()
+    assert resolve_outputs(same, LoadedModel("sklearn", None, ["a"], [0, 1]), lines.append) is same
+    assert resolve_outputs(same, LoadedModel("sklearn", None, ["a"], None, has_probabilities=False),
+                           lines.append) is same  # a regressor's score is its value
