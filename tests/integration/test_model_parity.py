@@ -266,3 +266,23 @@ def test_null_keys_fail_naming_the_count_and_publish_nothing(cases, inputs, in_s
             _score(cases["xgb_booster_json"], inputs["null_keys"], out, engine)
         assert "unique_keys: FAILED" not in str(failed.value)  # NULL keys are not "repeated" keys
         assert not os.path.exists(os.path.join(out, "dt=2026-01-01"))
+
+
+def test_driver_predicts_a_sample_of_a_hive_input_before_scoring(cases, inputs, in_session, shared_spark, tmp_path):
+    """A Hive table's schema is not reachable from the Airflow worker: the driver's sample predict (5 rows
+    of the real input, through the executors' code) fails with the model's own error and the column types
+    before any executor work or write."""
+    from airflow_provider_spark_predict.operators.predict import SparkPredictOperator
+
+    bad = inputs["df"].head(50).astype({"f0": str})
+    bad["f0"] = "n/a"  # the pipeline's StandardScaler cannot take this column
+    bad["dt"] = DT["dt"]
+    shared_spark.sql("CREATE DATABASE IF NOT EXISTS parity")
+    shared_spark.createDataFrame(bad).write.mode("overwrite").partitionBy("dt").saveAsTable("parity.bad_input")
+    out = str(tmp_path / "out")
+    what = r"cannot predict a sample of 5 rows of input table parity\.bad_input.*could not convert.*f0: string"
+    with pytest.raises(Exception, match=r"model \S*/pipeline\.pkl .*" + what):
+        SparkPredictOperator(task_id="score", model=cases["sklearn_pipeline"].path, input_table="parity.bad_input",
+                             input_partition=DT, keys=["pin"], output_path="file://" + out,
+                             output_partition=DT).execute({"ti": None})
+    assert not os.path.exists(out)
