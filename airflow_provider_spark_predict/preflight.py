@@ -167,12 +167,13 @@ def _as_spark_matrix_input(array: Any) -> Any:
     return pa.array([number(v) for v in array.to_pylist()], pa.float64())
 
 
-def predict_sample(adapter: Any, sample: Any, features: list[str], spec: ScoringSpec, log: logging.Logger) -> None:
+def predict_sample(adapter: Any, sample: Any, features: list[str], spec: ScoringSpec, log: Any) -> None:
     """Push ``sample`` through ``adapter.prepare`` + ``adapter.predict``; fail with the model's own error
     and the column types if it cannot predict.
 
     :param adapter: the loaded model
     :param sample: a ``pyarrow.Table`` of the feature columns
+    :param log: a ``logging.Logger`` (or anything with its ``info``)
     """
     arrays = [sample.column(f) for f in features]
     if adapter.input_kind == "matrix":
@@ -183,12 +184,12 @@ def predict_sample(adapter: Any, sample: Any, features: list[str], spec: Scoring
         pred = adapter.predict(x)
     except Exception as err:  # noqa: BLE001 - any model error is the message
         raise ModelError(
-            f"model {adapter.path} ({adapter.describe()}) cannot predict a sample of {sample.num_rows} rows of "
+            f"model {spec.model.uri} ({adapter.describe()}) cannot predict a sample of {sample.num_rows} rows of "
             f"input {spec.input.describe()}: {type(err).__name__}: {str(err)[:500]}; input column types: {types}"
         ) from err
     probs = pred.probabilities
     if probs is not None and adapter.classes is not None and probs.shape[1] != len(adapter.classes):
-        raise ModelError(f"model {adapter.path} returned {probs.shape[1]} probabilities for "
+        raise ModelError(f"model {spec.model.uri} returned {probs.shape[1]} probabilities for "
                          f"{len(adapter.classes)} classes on a sample of the input")
-    log.info("model %s predicted a sample of %s rows of %s (%s input)", adapter.path, sample.num_rows,
+    log.info("model %s predicted a sample of %s rows of %s (%s input)", spec.model.uri, sample.num_rows,
              spec.input.describe(), adapter.input_kind)

@@ -47,6 +47,10 @@ class ModelFacts:
     :param library: ``name==version`` of the library that ran it
     :param n_features: number of input columns
     :param classes: class labels, ``None`` for regressors
+    :param input_kind: ``matrix`` (float matrix) or ``frame`` (pandas DataFrame); ``None``: a Spark ML
+        pipeline reads its own columns
+    :param cast_rules: per feature column: ``column``, ``input_type``, ``given_as``, ``rule``
+    :param unseen_categories: categorical column -> values not seen in training (given as missing)
     """
 
     uri: str = ""
@@ -54,6 +58,9 @@ class ModelFacts:
     library: str | None = None
     n_features: int = 0
     classes: list[Any] | None = None
+    input_kind: str | None = None
+    cast_rules: list[dict[str, Any]] | None = None
+    unseen_categories: dict[str, int] | None = None
 
 
 @dataclass

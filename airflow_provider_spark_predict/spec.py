@@ -150,6 +150,8 @@ class OutputsSpec:
         class 0 and a string class label maps by its own value: validation rewrites the keys to their
         canonical text (:func:`airflow_provider_spark_predict.labels.class_key`); look labels up with
         :func:`airflow_provider_spark_predict.labels.label_for`
+    :param score_column_explicit: the user asked for ``score_column`` (not the default): a classifier
+        without probabilities then fails instead of omitting the column
     """
 
     prediction_column: str = "prediction"
@@ -157,6 +159,7 @@ class OutputsSpec:
     probability_column: str | None = None
     label_column: str | None = None
     label_mapping: dict[str, str] | None = None
+    score_column_explicit: bool = False
 
     def validate(self) -> None:
         names = [n for n in self.columns() if n]

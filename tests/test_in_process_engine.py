@@ -146,13 +146,14 @@ def test_storage_options_reach_the_report_store(world) -> None:  # type: ignore[
 
 
 def test_float32_features_reach_the_model_as_float32(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from airflow_provider_spark_predict.models.base import unwrap
     from airflow_provider_spark_predict.models.xgboost import XGBoostAdapter
 
     seen = []
     real = XGBoostAdapter.predict
 
     def spy(self, features):  # type: ignore[no-untyped-def]
-        seen.append(features.dtype)
+        seen.append(unwrap(features).dtype)  # the ModelInput of adapter.prepare
         return real(self, features)
 
     monkeypatch.setattr(XGBoostAdapter, "predict", spy)

@@ -14,6 +14,7 @@ from airflow_provider_spark_predict.labels import (
     normalise_label_mapping,
     uncovered_classes,
 )
+from airflow_provider_spark_predict.report import RunReport
 from airflow_provider_spark_predict.spec import (
     DEFAULT_CHECKS,
     CheckSpec,
@@ -77,29 +78,33 @@ def test_default_checks_include_labels_and_null_keys():
 
 
 def _checks(**policies):
-    return {name: {"policy": policy} for name, policy in policies.items()}
+    return {name: CheckSpec(policy=policy) for name, policy in policies.items()}
+
+
+def _report(**facts):
+    return RunReport(**facts)
 
 
 def test_labels_check_fails_naming_the_classes_not_covered():
-    [result] = evaluate_checks({"uncovered_labels": ["3", "7"]}, _checks(labels="fail"))
+    [result] = evaluate_checks(_report(uncovered_labels=["3", "7"]), _checks(labels="fail"))
     assert result.status == "failed" and result.value == ["3", "7"]
     assert "predicted class(es) ['3', '7'] have no label in label_mapping" in result.message
-    assert failed_checks([result])[0]["name"] == "labels"
-    [result] = evaluate_checks({"uncovered_labels": []}, _checks(labels="fail"))
+    assert failed_checks([result])[0].name == "labels"
+    [result] = evaluate_checks(_report(uncovered_labels=[]), _checks(labels="fail"))
     assert result.status == "passed"
-    [result] = evaluate_checks({}, _checks(labels="fail"))
+    [result] = evaluate_checks(_report(), _checks(labels="fail"))
     assert result.status == "skipped"  # no label column written: the stats code leaves the fact out
-    [result] = evaluate_checks({"uncovered_labels": ["3"]}, _checks(labels="warn"))
+    [result] = evaluate_checks(_report(uncovered_labels=["3"]), _checks(labels="warn"))
     assert result.status == "warned"
-    assert evaluate_checks({"uncovered_labels": ["3"]}, _checks(labels="off")) == []
+    assert evaluate_checks(_report(uncovered_labels=["3"]), _checks(labels="off")) == []
 
 
 def test_null_keys_check():
-    [result] = evaluate_checks({"null_keys": 2}, _checks(null_keys="fail"))
+    [result] = evaluate_checks(_report(null_keys=2), _checks(null_keys="fail"))
     assert result.status == "failed" and result.value == 2
     assert result.message == "null_keys: FAILED: 2 rows have a NULL key (allowed 0)"
-    [result] = evaluate_checks({"null_keys": 0}, _checks(null_keys="fail"))
+    [result] = evaluate_checks(_report(null_keys=0), _checks(null_keys="fail"))
     assert result.status == "passed"
-    [result] = evaluate_checks({"null_keys": 5}, _checks(null_keys="warn"))
+    [result] = evaluate_checks(_report(null_keys=5), _checks(null_keys="warn"))
     assert result.status == "warned"
-    assert evaluate_checks({"null_keys": 5}, _checks(null_keys="off")) == []
+    assert evaluate_checks(_report(null_keys=5), _checks(null_keys="off")) == []

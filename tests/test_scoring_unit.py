@@ -10,6 +10,7 @@ import pytest
 from airflow_provider_spark_predict.job import arrow_reader, scoring
 from airflow_provider_spark_predict.job.arrow_reader import Split
 from airflow_provider_spark_predict.models.base import Prediction
+from airflow_provider_spark_predict.models.frames import matrix_dtype
 from airflow_provider_spark_predict.spec import OutputsSpec
 
 
@@ -27,12 +28,12 @@ def test_group_count():
     assert scoring.group_count(2_000_000, 7, 200_000) == 7
 
 
-def test_to_matrix_fills_nan_but_keeps_infinity():
-    cols = [np.array([1.0, np.nan, np.inf], dtype=np.float32), np.array([np.nan, 2.0, -np.inf], dtype=np.float32)]
-    x = scoring.to_matrix(cols, 3, np.float32, -1.0)
+def test_arrow_to_matrix_fills_nan_but_keeps_infinity():
+    cols = [pa.array([1.0, np.nan, np.inf], pa.float32()), pa.array([None, 2.0, -np.inf], pa.float32())]
+    x = scoring.arrow_to_matrix(cols, np.float32, -1.0)
     assert x.flags.c_contiguous and x.dtype == np.float32
     np.testing.assert_array_equal(x, [[1.0, -1.0], [-1.0, 2.0], [np.inf, -np.inf]])
-    y = scoring.to_matrix(cols, 3, np.float64, None)
+    y = scoring.arrow_to_matrix(cols, np.float64, None)
     assert np.isnan(y[1, 0]) and np.isnan(y[0, 1])
 
 
@@ -63,11 +64,13 @@ def test_arrow_to_matrix_equals_column_stacking_on_random_batch():
         cols.append(pa.array(v, mask=rng.random(1000) < 0.1))
     batch = pa.RecordBatch.from_arrays(cols, names=[f"c{i}" for i in range(7)]).slice(13, 900)
     arrays = [batch.column(i) for i in range(7)]
-    old = scoring.to_matrix([a.to_numpy(zero_copy_only=False) for a in arrays], 900, np.float32, 9.0)
-    new = scoring.arrow_to_matrix(arrays, scoring.arrow_dtype(arrays), 9.0)
+    old = np.column_stack([a.to_numpy(zero_copy_only=False) for a in arrays])
+    old[np.isnan(old)] = 9.0
+    new = scoring.arrow_to_matrix(arrays, matrix_dtype(arrays), 9.0)
     np.testing.assert_array_equal(old, new)
-    assert scoring.arrow_dtype(arrays) == np.float32
-    assert scoring.arrow_dtype(arrays + [pa.array([1.0] * 900)]) == np.float64
+    assert matrix_dtype(arrays) == np.float32
+    assert matrix_dtype(arrays + [pa.array([1.0] * 900)]) == np.float64
+    assert scoring.matrix_type(["float", "float"]) == "float" and scoring.matrix_type(["float", "int"]) == "double"
     assert scoring.arrow_to_matrix([], np.float32, None).shape == (0, 0)
 
 
@@ -105,10 +108,30 @@ def test_output_columns_string_classes_and_regression():
         plan.columns(Prediction(probabilities=np.zeros((1, 3))))
 
 
+def test_output_columns_of_a_classifier_without_probabilities():
+    outputs = OutputsSpec(score_column=None, label_column="label", label_mapping={"0.0": "zero", "2": "two"})
+    outputs.validate()
+    plan = scoring.OutputPlan(outputs, [0, 1, 2], has_probabilities=False)
+    cols = plan.columns(Prediction(labels=np.array([2, 0, 1, 2])))
+    assert list(cols) == ["prediction", "label"]
+    values, mask = cols["prediction"]
+    assert values.dtype == np.int32 and values.tolist() == [2, 0, 1, 2] and mask is None
+    names, mask = cols["label"]
+    assert names.tolist() == ["two", "zero", None, "two"] and mask.tolist() == [False, False, True, False]
+    strings = scoring.OutputPlan(OutputsSpec(score_column=None), ["no", "yes"], has_probabilities=False)
+    assert strings.columns(Prediction(labels=np.array(["yes", "no"])))["prediction"][0].tolist() == ["yes", "no"]
+    with pytest.raises(ValueError, match="outside its classes"):
+        strings.columns(Prediction(labels=np.array(["maybe"])))
+    with pytest.raises(ValueError, match="no class probabilities"):
+        scoring.OutputPlan(OutputsSpec(), [0, 1], has_probabilities=False).columns(Prediction(labels=np.array([0])))
+
+
 def test_pyarrow_reader_unsupported_reason():
     types = {"pin": "string", "a": "float", "b": "bigint", "c": "boolean", "s": "string", "m": "map<string,int>"}
     assert arrow_reader.unsupported_reason(types, ["pin"], ["a", "b", "c"]) is None
     assert "not numeric" in arrow_reader.unsupported_reason(types, ["pin"], ["a", "s"])
+    assert arrow_reader.unsupported_reason(types, ["pin"], ["a", "s"], "frame") is None  # strings as they are
+    assert "not numeric/boolean/string" in arrow_reader.unsupported_reason(types, ["pin"], ["m"], "frame")
     assert "key column" in arrow_reader.unsupported_reason(types, ["m"], ["a"])
     assert "key column" in arrow_reader.unsupported_reason(types, ["dt_missing"], ["a"])
 
@@ -324,3 +347,28 @@ def test_system_allocator_unless_the_user_chose_a_pool(env, expected):
     out = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
                          check=True, timeout=120)
     assert out.stdout.strip() == expected
+
+
+def test_resolve_outputs_omits_or_refuses_a_score_without_probabilities():
+    from airflow_provider_spark_predict.exceptions import ModelError
+    from airflow_provider_spark_predict.run.engine import LoadedModel, resolve_outputs
+    from airflow_provider_spark_predict.spec import InputSpec, ModelSpec, ScoringSpec, TargetSpec
+
+    def spec(**outputs):
+        return ScoringSpec(input=InputSpec(path="/in"), model=ModelSpec(uri="/m/svc.pkl"),
+                           output=TargetSpec(path="/out", partition={"dt": "2026-01-01"}), keys=["k"],
+                           outputs=OutputsSpec(**outputs)).validate()
+
+    svc = LoadedModel("sklearn", None, ["a"], [0, 1], has_probabilities=False)
+    lines: list[str] = []
+    resolved = resolve_outputs(spec(), svc, lines.append)
+    assert resolved.outputs.score_column is None and resolved.outputs.columns() == ["prediction"]
+    assert lines == ["model /m/svc.pkl (sklearn) predicts classes without probabilities: score column 'score' omitted"]
+    with pytest.raises(ModelError, match=r"/m/svc.pkl .*score_column='score' cannot be written"):
+        resolve_outputs(spec(score_column_explicit=True), svc, lines.append)
+    with pytest.raises(ModelError, match=r"probability_column='p' cannot be written"):
+        resolve_outputs(spec(probability_column="p"), svc, lines.append)
+    same = spec()
+    assert resolve_outputs(same, LoadedModel("sklearn", None, ["a"], [0, 1]), lines.append) is same
+    assert resolve_outputs(same, LoadedModel("sklearn", None, ["a"], None, has_probabilities=False),
+                           lines.append) is same  # a regressor's score is its value

@@ -28,6 +28,17 @@ class _Sum:
         self.value += n
 
 
+class _Counts:
+    """A ``{name: count}`` accumulator of this process (Spark's, with its ``AccumulatorParam``)."""
+
+    def __init__(self, param: Any) -> None:
+        self.param = param
+        self.value: dict[str, int] = {}
+
+    def add(self, counts: dict[str, int]) -> None:
+        self.value = self.param.addInPlace(self.value, counts)
+
+
 class InProcessEngine:
     """Read, score, write and check one partition with pyarrow in this process.
 
@@ -39,12 +50,12 @@ class InProcessEngine:
     name = "in_process"
 
     def __init__(self, model_path: str, storage_options: dict[str, Any] | None, logger: logging.Logger) -> None:
-        from airflow_provider_spark_predict.job.scoring import WorkerCounters
+        from airflow_provider_spark_predict.job.scoring import CountsParam, WorkerCounters
 
         self.model_path = model_path
         self.files = FsspecFiles(storage_options)
         self.logger = logger
-        self.counters = WorkerCounters(_Sum(0), _Sum(0.0))
+        self.counters = WorkerCounters(_Sum(0), _Sum(0.0), unseen=_Counts(CountsParam()))
         self._input: Any = None
         self._scored: Any = None
 
@@ -67,9 +78,11 @@ class InProcessEngine:
             classes = list(range(class_count(predictor))) if getattr(predictor, "prob_col", "") else None
             return LoadedModel(flavor, "airflow_provider_spark_predict.local", list(pipeline.input_columns),
                                classes, pipeline)
-        adapter = load_model(self.model_path, flavor)
+        adapter = load_model(self.model_path, spec.model.flavor)
         self.counters.loads.add(1)
-        return LoadedModel(flavor, adapter.library_version, resolve_features(spec, adapter), adapter.classes, adapter)
+        self.log(f"model {spec.model.uri}: {adapter.describe()}")
+        return LoadedModel(adapter.flavor, adapter.library_version, resolve_features(spec, adapter), adapter.classes,
+                           adapter, adapter.has_probabilities, adapter.input_kind)
 
     def _predictor(self, pipeline: Any) -> Any:
         predictors = [s for s in pipeline.stages if hasattr(s, "pred_col")]
@@ -88,6 +101,10 @@ class InProcessEngine:
         dataset = ds.dataset(path, format=spec.input.format, filesystem=fs)
         check_columns(dataset.schema.names, spec.keys, model.features, f"input {spec.input.describe()}")
         self._input = dataset.to_table(columns=list(dict.fromkeys([*spec.keys, *model.features])))
+        if not model.is_spark_pipeline:
+            from airflow_provider_spark_predict.models.frames import cast_rules
+
+            model.cast_rules = cast_rules(model.handle, self._input.schema, model.features)
         rows = int(self._input.num_rows)
         self.log(f"input {spec.input.describe()}: {rows} rows")
         return rows
@@ -101,16 +118,20 @@ class InProcessEngine:
         from airflow_provider_spark_predict.job import scoring
 
         table = self._input
-        dtype = scoring.matrix_type(str(table.schema.field(f).type) for f in model.features)
-        feats = [numeric_feature(table.column(f), f, spec) for f in model.features]
+        if model.input_kind == "frame":  # strings stay strings, numeric types kept (adapter.prepare)
+            dtype = "frame"
+            feats = [table.column(f) for f in model.features]
+        else:
+            dtype = scoring.matrix_type(str(table.schema.field(f).type) for f in model.features)
+            feats = [numeric_feature(table.column(f), f, spec) for f in model.features]
         batch_rows = scoring.batch_rows_for(len(model.features), spec.strategy.batch_rows)
-        plan = scoring.OutputPlan(spec.outputs, model.classes)
+        plan = scoring.OutputPlan(spec.outputs, model.classes, model.has_probabilities)
         names = [*spec.keys, *spec.outputs.columns()]
         data = pa.Table.from_arrays([*(table.column(k) for k in spec.keys), *feats],
                                     names=[*spec.keys, *model.features])
         batches = [scoring.score_batch(model.handle, b, n_keys=len(spec.keys), names=names, plan=plan,
                                        fill_value=spec.fill_value, counters=self.counters,
-                                       dtype=scoring.numpy_dtype(dtype))
+                                       dtype=scoring.numpy_dtype(dtype), features=model.features)
                    for b in data.to_batches(max_chunksize=batch_rows) if b.num_rows]
         output_schema = pa.schema([*(table.schema.field(k) for k in spec.keys), *plan.arrow_fields()])
         self._scored = pa.Table.from_batches(batches, schema=output_schema)
@@ -129,6 +150,9 @@ class InProcessEngine:
 
     def worker_counters(self) -> tuple[int, float]:
         return int(self.counters.loads.value), round(float(self.counters.predict_s.value), 3)
+
+    def unseen_categories(self) -> dict[str, int]:
+        return dict(self.counters.unseen.value)
 
     def read_version(self, path: str) -> ArrowFrame:
         import pyarrow.dataset as ds
@@ -189,6 +213,7 @@ def score_pipeline(model: LoadedModel, table: Any, spec: ScoringSpec) -> Any:
     import pyarrow as pa
 
     from airflow_provider_spark_predict.job.scoring import OutputPlan
+    from airflow_provider_spark_predict.labels import label_for
     from airflow_provider_spark_predict.models.base import Prediction
 
     scored = model.handle.transform(table.to_pandas())
@@ -206,5 +231,5 @@ def score_pipeline(model: LoadedModel, table: Any, spec: ScoringSpec) -> Any:
     if model.classes is not None:
         out[o.prediction_column] = spark_prediction.astype(np.int32)
         if o.label_column:
-            out[o.label_column] = [(o.label_mapping or {}).get(str(int(c))) for c in spark_prediction]
+            out[o.label_column] = [label_for(o.label_mapping, int(c)) for c in spark_prediction]
     return pa.Table.from_pandas(out, preserve_index=False)

@@ -48,7 +48,7 @@ class ArrowFrame:
         return s
 
     def distinct_keys(self, keys: list[str]) -> int:
-        return int(self.table.select(keys).group_by(keys).aggregate([]).num_rows)
+        return int(self.table.select(keys).drop_null().group_by(keys).aggregate([]).num_rows)
 
     def null_keys(self, keys: list[str]) -> int:
         import pyarrow.compute as pc

@@ -42,22 +42,27 @@ class Split:
     length: int
 
 
-def unsupported_reason(types: dict[str, str], keys: list[str], features: list[str]) -> str | None:
+def unsupported_reason(types: dict[str, str], keys: list[str], features: list[str],
+                       input_kind: str = "matrix") -> str | None:
     """Why the pyarrow reader cannot replace Spark's read for these columns (``None``: it can).
 
-    Reading the files in the Python workers gives the same values as ``reader.cast_features`` only when
-    every feature is numeric or boolean (no ``try_cast`` of strings) and keys are plain columns of the files
-    (not partition columns, which live in the folder names).
+    Reading the files in the Python workers gives the same values as Spark's read only when every feature
+    is numeric or boolean (``matrix`` models: no ``try_cast`` of strings), or also a string (``frame``
+    models get strings as they are), and keys are plain columns of the files (not partition columns,
+    which live in the folder names).
 
     :param types: ``dict(df.dtypes)`` of the input DataFrame read by Spark
     :param keys: key columns
     :param features: feature columns
+    :param input_kind: the model's ``input_kind`` (``matrix`` or ``frame``)
     """
     from airflow_provider_spark_predict.job.reader import NUMERIC_TYPES
 
-    bad = [f for f in features if types.get(f) not in NUMERIC_TYPES]
+    allowed = (*NUMERIC_TYPES, "string") if input_kind == "frame" else NUMERIC_TYPES
+    bad = [f for f in features if types.get(f) not in allowed]
     if bad:
-        return f"feature column(s) {bad[:5]} are not numeric/boolean"
+        kinds = "numeric/boolean/string" if input_kind == "frame" else "numeric/boolean"
+        return f"feature column(s) {bad[:5]} are not {kinds}"
     odd_keys = [k for k in keys if types.get(k) is None or types[k].startswith(("struct", "map", "array"))]
     if odd_keys:
         return f"key column(s) {odd_keys} are missing or nested"

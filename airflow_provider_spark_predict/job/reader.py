@@ -52,8 +52,8 @@ def read_input(spark: Any, spec: InputSpec) -> Any:
 
 def feature_dtype(df: Any, features: list[str]) -> str:
     """Return ``float`` when every feature column is float32 already, else ``double``
-    (:func:`airflow_provider_spark_predict.job.scoring.matrix_type`)."""
-    from airflow_provider_spark_predict.job.scoring import matrix_type
+    (:func:`airflow_provider_spark_predict.models.frames.matrix_type`). ``matrix`` models only."""
+    from airflow_provider_spark_predict.models.frames import matrix_type
 
     types = dict(df.dtypes)
     return matrix_type(types[f] for f in features)
@@ -106,3 +106,32 @@ def cast_features(
         else:
             cols.append(c.cast(dtype).alias(f))
     return df.select(*cols)
+
+
+def select_features(df: Any, keys: list[str], features: list[str]) -> Any:
+    """Select keys + features as they are, for a ``frame`` model: no cast, no ``try_cast`` (strings stay
+    strings, numeric types are kept; the adapter's ``prepare`` builds the DataFrame from Arrow).
+
+    :param df: the input DataFrame
+    :param keys: key columns
+    :param features: feature columns, in the model's order
+    """
+    return df.select(*[quote(c) for c in [*keys, *features]])
+
+
+def cast_rules(adapter: Any, df: Any, features: list[str]) -> list[dict[str, Any]]:
+    """What the model is given per feature column of ``df``, for the run report
+    (:func:`airflow_provider_spark_predict.models.frames.cast_rules` on the Arrow types Spark hands over).
+
+    :param adapter: the loaded model
+    :param df: the input DataFrame
+    :param features: feature columns
+    """
+    from pyspark.sql import types as T
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    from airflow_provider_spark_predict.models.frames import cast_rules as rules
+
+    fields = {f.name: f for f in df.schema.fields}
+    schema = to_arrow_schema(T.StructType([fields[f] for f in dict.fromkeys(features)]))
+    return rules(adapter, schema, features)

@@ -17,13 +17,19 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from airflow_provider_spark_predict.labels import labels_of
 from airflow_provider_spark_predict.models.base import Prediction
+from airflow_provider_spark_predict.models.frames import (  # noqa: F401 - arrow_to_matrix: re-exported
+    MATRIX,
+    arrow_to_matrix,
+    matrix_type,
+    numpy_dtype,
+)
 from airflow_provider_spark_predict.spec import OutputsSpec
 
 #: target bytes of one Arrow batch of features: bounds Python worker memory, whatever the partition size
@@ -35,12 +41,15 @@ GROUP_COLUMN = "__spark_predict_group"
 class OutputPlan:
     """The output columns and their types, decided on the driver from the loaded model.
 
-    :param outputs: the spec's output columns
+    :param outputs: the spec's output columns (without a score column for a classifier without
+        probabilities: :func:`airflow_provider_spark_predict.run.engine.resolve_outputs`)
     :param classes: class labels (index -> label) for classifiers, ``None`` for regressors
+    :param has_probabilities: ``False`` for a classifier whose predictions are labels only (``LinearSVC``)
     """
 
     outputs: OutputsSpec
     classes: list[Any] | None
+    has_probabilities: bool = True
 
     @property
     def prediction_type(self) -> str:
@@ -83,7 +92,23 @@ class OutputPlan:
         """Turn a prediction into output columns: name -> (values, null mask or None)."""
         o = self.outputs
         cols: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
-        if pred.probabilities is not None:
+        if pred.labels is not None:
+            if self.classes is None:
+                raise ValueError("a classifier output needs classes")
+            if o.score_column or o.probability_column:
+                raise ValueError("the model gives no class probabilities: no score/probability column")
+            classes = np.asarray(self.classes, dtype=object if self.prediction_type == "string" else None)
+            order = np.argsort(classes, kind="stable")
+            predicted = np.asarray(pred.labels)
+            pos = np.clip(np.searchsorted(classes[order], predicted), 0, len(classes) - 1)
+            idx = order[pos]
+            if not np.array_equal(classes[idx].astype(object), predicted.astype(object)):
+                raise ValueError(f"model predicted labels outside its classes {self.classes[:20]}")
+            values = classes[idx].astype(np.int32) if self.prediction_type == "int" else classes[idx]
+            cols[o.prediction_column] = (values, None)
+            if o.label_column:
+                cols[o.label_column] = self._labels(idx, None)
+        elif pred.probabilities is not None:
             if self.classes is None:
                 raise ValueError("a classifier output needs classes")
             probs = pred.probabilities
@@ -102,9 +127,7 @@ class OutputPlan:
             if o.probability_column:
                 cols[o.probability_column] = (probs, None)
             if o.label_column:
-                mapping = o.label_mapping or {}
-                names = np.asarray([mapping.get(str(c)) for c in self.classes], dtype=object)
-                cols[o.label_column] = (names[idx], bad if bad.any() else None)
+                cols[o.label_column] = self._labels(idx, bad)
         else:
             values = np.asarray(pred.values, dtype=np.float64)
             cols[o.prediction_column] = (values, None)
@@ -113,6 +136,17 @@ class OutputPlan:
             if o.probability_column or o.label_column:
                 raise ValueError("probability/label columns need a classifier")
         return cols
+
+    def _labels(self, idx: np.ndarray, bad: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The label column: ``label_mapping`` of each row's class (:func:`labels_of`); null where the row
+        has no prediction (``bad``) or the mapping has no label for the class."""
+        assert self.classes is not None
+        labels = labels_of(self.outputs.label_mapping, self.classes)
+        names = np.asarray(labels, dtype=object)[idx]
+        mask = np.asarray([label is None for label in labels], dtype=bool)[idx]  # per class, not per row
+        if bad is not None:
+            mask |= bad
+        return names, mask if mask.any() else None
 
 
 @dataclass
@@ -123,25 +157,44 @@ class WorkerCounters:
 
     :param loads: int accumulator
     :param predict_s: float accumulator
-    :param rows: int accumulator of rows scored (the driver's progress lines read it)
+    :param rows: int accumulator of rows scored (the driver's progress lines read it); ``None``: not counted
+    :param unseen: ``{column: count}`` accumulator of categorical values not seen in training
+        (:attr:`airflow_provider_spark_predict.models.frames.ModelInput.unseen`); ``None``: not counted
     """
 
     loads: Any
     predict_s: Any
     rows: Any = None
+    unseen: Any = None
 
     @classmethod
     def create(cls, sc: Any) -> WorkerCounters:
-        return cls(sc.accumulator(0), sc.accumulator(0.0), sc.accumulator(0))
+        return cls(sc.accumulator(0), sc.accumulator(0.0), sc.accumulator(0), sc.accumulator({}, CountsParam()))
 
-    def predict(self, model: Any, x: np.ndarray) -> Prediction:
-        """``model.predict(x)``, timed."""
+    def predict(self, model: Any, x: Any) -> Prediction:
+        """``model.predict(x)``, timed; the unseen categorical values of ``x`` (a ``ModelInput``) counted."""
         t0 = time.perf_counter()
         pred = model.predict(x)
         self.predict_s.add(time.perf_counter() - t0)
         if self.rows is not None:
-            self.rows.add(len(x))
+            n_rows = getattr(x, "n_rows", None)
+            self.rows.add(len(x) if n_rows is None else n_rows)
+        unseen = getattr(x, "unseen", None)
+        if unseen and self.unseen is not None:
+            self.unseen.add(dict(unseen))
         return pred
+
+
+class CountsParam:
+    """Spark ``AccumulatorParam`` (and the in-process engine's adder) of ``{name: count}`` dicts."""
+
+    def zero(self, value: dict[str, int]) -> dict[str, int]:
+        return {}
+
+    def addInPlace(self, a: dict[str, int], b: dict[str, int]) -> dict[str, int]:  # noqa: N802 - Spark's name
+        for k, n in b.items():
+            a[k] = a.get(k, 0) + int(n)
+        return a
 
 
 def worker_model(model_name: str, flavor: str, counters: WorkerCounters) -> Any:
@@ -165,37 +218,6 @@ def batch_rows_for(n_features: int, requested: int | None) -> int:
     return max(1_000, min(100_000, BATCH_TARGET_BYTES // max(1, 8 * n_features)))
 
 
-def to_matrix(columns: list[np.ndarray], n_rows: int, dtype: Any, fill_value: float | None) -> np.ndarray:
-    """Stack feature columns into a C-ordered ``(n_rows, n_features)`` matrix; NaN (missing) becomes
-    ``fill_value`` when one is given (infinities are values, not missing, and stay as they are)."""
-    x = np.empty((n_rows, len(columns)), dtype=dtype)
-    for j, col in enumerate(columns):
-        x[:, j] = col
-    if fill_value is not None:
-        _fill_nan(x, fill_value)
-    return x
-
-
-def _fill_nan(x: np.ndarray, fill_value: float) -> None:
-    np.copyto(x, np.asarray(fill_value, dtype=x.dtype), where=np.isnan(x))
-
-
-def matrix_type(feature_types: Iterable[str]) -> str:
-    """The feature matrix rule of every engine: ``float`` (float32 kept) when every feature is float32,
-    else ``double`` (float64). Spark's type names and pyarrow's (``str(pa.float32())``) are the same."""
-    return "float" if all(t == "float" for t in feature_types) else "double"
-
-
-def numpy_dtype(type_name: str) -> Any:
-    """``numpy.float32`` for ``float``, else ``numpy.float64``."""
-    return np.float32 if type_name == "float" else np.float64
-
-
-def arrow_dtype(arrays: list[Any]) -> Any:
-    """``float32`` or ``float64`` for these Arrow feature arrays (:func:`matrix_type`)."""
-    return numpy_dtype(matrix_type(str(a.type) for a in arrays))
-
-
 def score_batch(
     model: Any,
     batch: Any,
@@ -208,14 +230,16 @@ def score_batch(
     dtype: Any = None,
     key_types: list[Any] | None = None,
     buffer: np.ndarray | None = None,
+    features: list[str] | None = None,
 ) -> Any:
     """Score one Arrow RecordBatch of keys + features into a RecordBatch of keys + outputs.
 
-    Every engine and reader scores through this function. Features: float32 when every feature is
-    float32, else float64 (:func:`matrix_type`, or ``dtype`` decided for the whole input); nulls -> NaN ->
-    ``fill_value``.
+    Every engine and reader scores through this function: ``model.prepare`` builds the model's input
+    (:mod:`airflow_provider_spark_predict.models.frames`: a float matrix -- float32 when every feature is
+    float32, else float64, or ``dtype`` decided for the whole input; nulls -> NaN -> ``fill_value`` -- or a
+    DataFrame for ``frame`` models), then ``model.predict``.
 
-    :param model: the loaded model (``predict(matrix) -> Prediction``)
+    :param model: the loaded model adapter (``prepare`` + ``predict``)
     :param batch: ``n_keys`` key columns, then the features in the model's order
     :param n_keys: number of key columns
     :param names: output column names (keys, then ``plan``'s outputs)
@@ -225,63 +249,18 @@ def score_batch(
     :param dtype: matrix dtype; ``None`` applies :func:`matrix_type` to this batch
     :param key_types: Arrow types to cast the keys to (``None``: unchanged)
     :param buffer: reusable matrix buffer (see :func:`arrow_to_matrix`)
+    :param features: the feature names (``None``: the batch's column names)
     """
     import pyarrow as pa
 
     feats = [batch.column(j) for j in range(n_keys, batch.num_columns)]
-    x = arrow_to_matrix(feats, dtype or arrow_dtype(feats), fill_value, buffer)
+    x = model.prepare(feats, features or batch.schema.names[n_keys:], fill_value, buffer, dtype)
     pred = counters.predict(model, x) if counters is not None else model.predict(x)
     keys = [batch.column(k) for k in range(n_keys)]
     if key_types is not None:
         keys = [_as_type(a, t) for a, t in zip(keys, key_types, strict=True)]
     outputs = [_arrow_column(pa, values, mask) for values, mask in plan.columns(pred).values()]
     return pa.RecordBatch.from_arrays(keys + outputs, names=names)
-
-
-def arrow_to_matrix(arrays: list[Any], dtype: Any, fill_value: float | None,
-                    buffer: np.ndarray | None = None) -> np.ndarray:
-    """Build the C-ordered ``(n_rows, n_features)`` matrix straight from Arrow arrays.
-
-    Each column's value buffer is viewed zero-copy and written once into the matrix (no per-column
-    numpy/pandas intermediate); nulls become NaN, then ``fill_value`` when one is given. Arrays of another
-    numeric/boolean type are cast to ``dtype`` first.
-
-    :param arrays: one ``pyarrow.Array`` (or ``ChunkedArray``) per feature, all of the same length
-    :param dtype: ``numpy.float32`` or ``numpy.float64``
-    :param fill_value: value for missing features, or ``None`` to keep NaN (the model's "missing")
-    :param buffer: a 1-d array of ``dtype`` to build the matrix in when it is large enough (the result is
-        then a view of it, valid until the next call with the same buffer): saves a fresh allocation, and
-        its page faults, per batch
-    """
-    import pyarrow as pa
-
-    dtype = np.dtype(dtype)
-    target = pa.from_numpy_dtype(dtype)
-    n = len(arrays[0]) if arrays else 0
-    if buffer is not None and buffer.dtype == dtype and buffer.size >= n * len(arrays):
-        x = buffer[:n * len(arrays)].reshape(n, len(arrays))
-    else:
-        x = np.empty((n, len(arrays)), dtype=dtype)
-    if n == 0:
-        return x
-    for j, a in enumerate(arrays):
-        if isinstance(a, pa.ChunkedArray):
-            a = a.combine_chunks()
-        if a.type != target:
-            a = a.cast(target, safe=False)
-        if len(a) != n:
-            raise ValueError(f"feature array {j} has {len(a)} rows, expected {n}")
-        if a.null_count == n:
-            x[:, j] = np.nan
-            continue
-        validity, data = a.buffers()[:2]
-        x[:, j] = np.frombuffer(data, dtype=dtype, count=n, offset=a.offset * dtype.itemsize)
-        if a.null_count:
-            bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
-            x[bits[a.offset:a.offset + n] == 0, j] = np.nan
-    if fill_value is not None:
-        _fill_nan(x, fill_value)  # nulls and NaN values alike
-    return x
 
 
 def make_map_function(
@@ -301,7 +280,7 @@ def make_map_function(
         for batch in batches:
             if batch.num_rows:
                 yield score_batch(model, batch, n_keys=len(keys), names=out_names, plan=plan,
-                                  fill_value=fill_value, counters=counters)
+                                  fill_value=fill_value, counters=counters, features=features)
 
     return score_batches
 
@@ -329,7 +308,8 @@ def make_split_function(
 
         use_system_allocator()
         model = worker_model(model_name, flavor, counters)
-        matrix = np.empty(batch_rows * len(features), dtype=dtype)  # reused by every batch of the task
+        matrix = (np.empty(batch_rows * len(features), dtype=dtype)  # reused by every batch of the task
+                  if model.input_kind == MATRIX else None)
         for ids in batches:
             for t in ids.column(0).to_pylist():
                 for split in tasks[t]:
@@ -338,7 +318,7 @@ def make_split_function(
                         if batch.num_rows:
                             yield score_batch(model, batch, n_keys=len(keys), names=out_names, plan=plan,
                                               fill_value=fill_value, counters=counters, dtype=dtype,
-                                              key_types=key_types, buffer=matrix)
+                                              key_types=key_types, buffer=matrix, features=features)
 
     return score_tasks
 
@@ -412,25 +392,18 @@ def make_grouped_function(
 ) -> Any:
     """Return the applyInPandas function for the ``grouped`` strategy."""
 
+    out_names = list(keys) + [f.name for f in plan.spark_fields()]
+
     def score_group(pdf: Any) -> Any:
         import pandas as pd
+        import pyarrow as pa
 
         model = worker_model(model_name, flavor, counters)
-        feats = [pdf[f].to_numpy() for f in features]
-        dtype = numpy_dtype(matrix_type("float" if f.dtype == np.float32 else "double" for f in feats))
-        pred = counters.predict(model, to_matrix(feats, len(pdf), dtype, fill_value))
-        out = {k: pdf[k].to_numpy() for k in keys}
-        for name, (values, mask) in plan.columns(pred).items():
-            if values.ndim == 2:
-                out[name] = list(values)
-            elif mask is not None:
-                out[name] = pd.array(
-                    [None if m else v for v, m in zip(values.tolist(), mask, strict=True)],
-                    dtype="Int32" if plan.prediction_type == "int" and name == plan.outputs.prediction_column else object,
-                )
-            else:
-                out[name] = values
-        return pd.DataFrame(out)
+        columns = [*keys, *features]  # a key may also be a feature
+        batch = pa.RecordBatch.from_arrays([pa.Array.from_pandas(pdf[c]) for c in columns], names=columns)
+        scored = score_batch(model, batch, n_keys=len(keys), names=out_names, plan=plan, fill_value=fill_value,
+                             counters=counters, features=features)
+        return scored.to_pandas(types_mapper={pa.int32(): pd.Int32Dtype()}.get)  # null classes stay ints
 
     return score_group
 

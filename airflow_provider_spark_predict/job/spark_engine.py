@@ -38,7 +38,7 @@ def load_driver_model(spark: Any, spec: ScoringSpec) -> tuple[Any, str, str]:
     """
     from pyspark import SparkFiles
 
-    from airflow_provider_spark_predict.models.base import detect_flavor, load_model
+    from airflow_provider_spark_predict.models.base import load_model
 
     uri = spec.model.uri
     try:
@@ -47,9 +47,9 @@ def load_driver_model(spark: Any, spec: ScoringSpec) -> tuple[Any, str, str]:
         raise ModelError(f"model file {uri} cannot be read: {str(err).splitlines()[0]}") from None
     name = uri.rstrip("/").rsplit("/", 1)[-1]
     local = SparkFiles.get(name)
-    flavor = spec.model.flavor if spec.model.flavor != "auto" else detect_flavor(local)
-    adapter = load_model(local, flavor)
-    return adapter, name, flavor
+    adapter = load_model(local, spec.model.flavor)
+    # executors load by the same rule (``auto``: by what the file holds), or the user's explicit flavor
+    return adapter, name, spec.model.flavor
 
 
 def is_spark_pipeline(spec: ScoringSpec, fs: HadoopFS) -> bool:
@@ -59,14 +59,15 @@ def is_spark_pipeline(spec: ScoringSpec, fs: HadoopFS) -> bool:
     return spec.model.flavor == "auto" and fs.exists(spec.model.uri.rstrip("/") + "/metadata")
 
 
-def pyarrow_inputs(spark: Any, spec: ScoringSpec, df: Any, features: list[str]) -> tuple[list[str], str | None]:
+def pyarrow_inputs(spark: Any, spec: ScoringSpec, df: Any, features: list[str],
+                   input_kind: str = "matrix") -> tuple[list[str], str | None]:
     """The parquet files of the input partition for the ``pyarrow`` reader, and ``None``; or ``[]`` and the
     reason why the Python workers cannot read them with the same result as Spark."""
     if spec.input.sql or spec.input.filter:
         return [], "the input is a query or has a filter"
     if spec.input.path and spec.input.format != "parquet":
         return [], f"the input format is {spec.input.format}, not parquet"
-    reason = arrow_reader.unsupported_reason(dict(df.dtypes), spec.keys, features)
+    reason = arrow_reader.unsupported_reason(dict(df.dtypes), spec.keys, features, input_kind)
     if reason is not None:
         return [], reason
     partition_cols = {c.lower() for c in spec.input.partition}
@@ -82,6 +83,13 @@ def pyarrow_inputs(spark: Any, spec: ScoringSpec, df: Any, features: list[str]) 
         return sorted(spark.read.parquet(location).inputFiles()), None
     except Exception as err:  # noqa: BLE001 - not parquet, or unreadable: Spark's reader decides
         return [], f"the partition folder is not readable as parquet ({str(err).splitlines()[0][:200]})"
+
+
+class _PrintLog:
+    """``logger.info`` onto :func:`log` (spark-submit's output)."""
+
+    def info(self, msg: str, *args: Any) -> None:
+        log(msg % args if args else msg)
 
 
 @dataclass
@@ -100,7 +108,8 @@ class ReaderChoice:
     rows: int | None = None
 
 
-def choose_reader(spark: Any, spec: ScoringSpec, df: Any, features: list[str], fs: HadoopFS) -> ReaderChoice:
+def choose_reader(spark: Any, spec: ScoringSpec, df: Any, features: list[str], fs: HadoopFS,
+                  input_kind: str = "matrix") -> ReaderChoice:
     """Decide who reads the input of the ``map`` strategy; for ``pyarrow``, one Spark job opens every
     input file's footer on the executors, which also gives the row count (no ``df.count()``)."""
     wanted = spec.strategy.reader
@@ -108,7 +117,7 @@ def choose_reader(spark: Any, spec: ScoringSpec, df: Any, features: list[str], f
         return ReaderChoice()
     if wanted == "spark":
         return ReaderChoice(facts={"reader": "spark"})
-    files, reason = pyarrow_inputs(spark, spec, df, features)
+    files, reason = pyarrow_inputs(spark, spec, df, features, input_kind)
     rows = 0
     if reason is None:
         reason, rows = arrow_reader.read_footers(spark, files, spec.keys)
@@ -156,6 +165,7 @@ class SparkEngine:
         self._scored: Any = None
         self._rows_in = 0
         self._progress_total: int | None = None
+        self._adapter: Any = None
 
     def log(self, message: str) -> None:
         log(message)
@@ -172,14 +182,18 @@ class SparkEngine:
             return LoadedModel("spark_pipeline", f"pyspark=={pyspark.__version__}", pipeline.input_columns(ml_model),
                                pipeline.classes_of(ml_model), ml_model)
         adapter, name, flavor = load_driver_model(self.spark, spec)
-        return LoadedModel(flavor, adapter.library_version, resolve_features(spec, adapter), adapter.classes, name)
+        self._adapter = adapter
+        log(f"model {spec.model.uri}: {adapter.describe()}")
+        return LoadedModel(adapter.flavor, adapter.library_version, resolve_features(spec, adapter), adapter.classes,
+                           (name, flavor), adapter.has_probabilities, adapter.input_kind)
 
     def read_input(self, spec: ScoringSpec, model: LoadedModel) -> int:
         what = f"input {spec.input.describe()}"
         df = reader.read_input(self.spark, spec.input)
         check_columns(df.columns, spec.keys, model.features, what)
         if not model.is_spark_pipeline:
-            self._choice = choose_reader(self.spark, spec, df, model.features, self.files)
+            model.cast_rules = reader.cast_rules(self._adapter, df, model.features)
+            self._choice = choose_reader(self.spark, spec, df, model.features, self.files, model.input_kind or "matrix")
         rows = self._choice.rows if self._choice.rows is not None else int(df.count())
         log(f"{what}: {rows} rows" + (" (from the parquet footers)" if self._choice.rows is not None else ""))
         self._df = df.where(spec.input.filter) if spec.input.filter else df
@@ -196,12 +210,19 @@ class SparkEngine:
             return {"strategy": "transform"}
         what = f"input {spec.input.describe()}"
         features = model.features
-        dtype = reader.feature_dtype(df, features)
-        feats = reader.cast_features(df, spec.keys, features, dtype, spec.on_invalid, spec.fill_value, what)
+        if model.input_kind == "frame":
+            # strings stay strings, numeric types kept: the adapter's prepare builds the DataFrame
+            dtype = "frame"
+            feats = reader.select_features(df, spec.keys, features)
+        else:
+            dtype = reader.feature_dtype(df, features)
+            feats = reader.cast_features(df, spec.keys, features, dtype, spec.on_invalid, spec.fill_value, what)
+        self._predict_sample(spec, feats, features)
         batch_rows = scoring.batch_rows_for(len(features), spec.strategy.batch_rows)
         self.spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
-        plan = scoring.OutputPlan(spec.outputs, model.classes)
-        common = dict(model_name=model.handle, flavor=model.flavor, features=features, fill_value=spec.fill_value,
+        plan = scoring.OutputPlan(spec.outputs, model.classes, model.has_probabilities)
+        name, flavor = model.handle
+        common = dict(model_name=name, flavor=flavor, features=features, fill_value=spec.fill_value,
                       plan=plan, counters=self.counters)
         if choice.facts.get("reader") == "pyarrow":
             self._scored = scoring.score_splits(
@@ -217,6 +238,15 @@ class SparkEngine:
             )
         return {**facts, **choice.facts, "batch_rows": batch_rows, "feature_dtype": dtype}
 
+    def _predict_sample(self, spec: ScoringSpec, feats: Any, features: list[str]) -> None:
+        """The pre-flight sample predict on the driver, on a few rows of the real input as the executors
+        get them (covers Hive and SQL inputs, whose schema the Airflow worker cannot see)."""
+        from airflow_provider_spark_predict import preflight
+
+        sample = feats.select(*[reader.quote(f) for f in dict.fromkeys(features)]).limit(preflight.SAMPLE_ROWS).toArrow()
+        if sample.num_rows:
+            preflight.predict_sample(self._adapter, sample, features, spec, _PrintLog())
+
     def output_base(self, spec: ScoringSpec) -> str:
         target = spec.output
         if target.table:
@@ -231,6 +261,9 @@ class SparkEngine:
 
     def worker_counters(self) -> tuple[int, float]:
         return int(self.counters.loads.value), round(float(self.counters.predict_s.value), 3)
+
+    def unseen_categories(self) -> dict[str, int]:
+        return dict(self.counters.unseen.value)
 
     def read_version(self, path: str) -> stats.SparkFrame:
         return stats.SparkFrame(self.spark.read.parquet(path))

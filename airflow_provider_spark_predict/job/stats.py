@@ -40,7 +40,7 @@ class SparkFrame:
         return s
 
     def distinct_keys(self, keys: list[str]) -> int:
-        return int(self.df.select(*[quote(k) for k in keys]).distinct().count())
+        return int(self.df.select(*[quote(k) for k in keys]).dropna(how="any").distinct().count())
 
     def null_keys(self, keys: list[str]) -> int:
         from functools import reduce

@@ -107,7 +107,7 @@ class ModelAdapter:
         return f"{kind.__module__}.{kind.__qualname__} (flavor {self.flavor}, {self.input_kind} input)"
 
     def prepare(self, arrays: Sequence[Any], names: Sequence[str], fill_value: float | None = None,
-                buffer: np.ndarray | None = None) -> ModelInput:
+                buffer: np.ndarray | None = None, dtype: Any = None) -> ModelInput:
         """Turn one batch of Arrow arrays (one per feature, in ``names`` order = training order) into this
         model's input, without per-row Python.
 
@@ -115,13 +115,14 @@ class ModelAdapter:
         :param names: the feature column names
         :param fill_value: value for missing numeric features (``None`` keeps NaN)
         :param buffer: ``matrix`` only: a reusable 1-d buffer (see :func:`.frames.arrow_to_matrix`)
+        :param dtype: ``matrix`` only: the matrix dtype decided for the whole input (``None``: this batch's
+            :meth:`matrix_dtype`)
         """
         from airflow_provider_spark_predict.models import frames
 
         if self.input_kind == frames.FRAME:
             return frames.arrow_to_frame(arrays, names, self.categories, fill_value)
-        dtype = self.matrix_dtype(arrays)
-        x = frames.arrow_to_matrix(arrays, dtype, fill_value, buffer)
+        x = frames.arrow_to_matrix(arrays, dtype or self.matrix_dtype(arrays), fill_value, buffer)
         return frames.ModelInput(x, x.shape[0])
 
     def matrix_dtype(self, arrays: Sequence[Any]) -> Any:

@@ -19,7 +19,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,11 +47,21 @@ class ModelInput:
     unseen: dict[str, int] = field(default_factory=dict)
 
 
-def matrix_dtype(arrays: Sequence[Any]) -> Any:
-    """``float32`` when every Arrow feature array is float32 already, else ``float64``."""
-    import pyarrow as pa
+def matrix_type(feature_types: Iterable[str]) -> str:
+    """The matrix rule of every engine and reader: ``float`` (float32 kept) when every feature is float32,
+    else ``double`` (float64). Spark's type names and pyarrow's (``str(pa.float32())``) are the same."""
+    types = list(feature_types)
+    return "float" if types and all(t == "float" for t in types) else "double"
 
-    return np.float32 if arrays and all(a.type == pa.float32() for a in arrays) else np.float64
+
+def numpy_dtype(type_name: str) -> Any:
+    """``numpy.float32`` for ``float``, else ``numpy.float64``."""
+    return np.float32 if type_name == "float" else np.float64
+
+
+def matrix_dtype(arrays: Sequence[Any]) -> Any:
+    """``float32`` when every Arrow feature array is float32 already, else ``float64`` (:func:`matrix_type`)."""
+    return numpy_dtype(matrix_type(str(a.type) for a in arrays))
 
 
 def arrow_to_matrix(arrays: Sequence[Any], dtype: Any, fill_value: float | None,

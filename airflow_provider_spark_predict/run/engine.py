@@ -6,6 +6,7 @@ read, the rows it scored).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,6 +26,10 @@ class LoadedModel:
     :param features: the input columns, in the order the model reads them
     :param classes: class labels, ``None`` for regressors
     :param handle: the engine's own object (an adapter and its shipped name, a PipelineModel)
+    :param has_probabilities: ``False`` for a classifier that predicts labels only (no score column)
+    :param input_kind: ``matrix`` or ``frame`` (:mod:`airflow_provider_spark_predict.models.frames`);
+        ``None`` for Spark ML pipelines, which read their own columns
+    :param cast_rules: per feature column, what the model is given (filled in when the input is read)
     """
 
     flavor: str
@@ -32,6 +37,9 @@ class LoadedModel:
     features: list[str]
     classes: list[Any] | None
     handle: Any = None
+    has_probabilities: bool = True
+    input_kind: str | None = None
+    cast_rules: list[dict[str, Any]] | None = None
 
     @property
     def is_spark_pipeline(self) -> bool:
@@ -59,6 +67,29 @@ def resolve_features(spec: ScoringSpec, adapter: Any) -> list[str]:
             "the order must be the training order"
         )
     return list(features)
+
+
+def resolve_outputs(spec: ScoringSpec, model: LoadedModel, log: Any) -> ScoringSpec:
+    """The spec with the output columns this model can give: a classifier without probabilities
+    (``LinearSVC``) has no score column -- omitted with a log line, or an error naming the model when
+    ``score_column`` (or ``probability_column``) was asked for explicitly.
+
+    :param spec: the run's spec
+    :param model: the loaded model
+    :param log: ``engine.log``
+    """
+    o = spec.outputs
+    if model.classes is None or model.has_probabilities:
+        return spec
+    what = f"model {spec.model.uri} ({model.flavor}) predicts classes without probabilities"
+    if o.probability_column:
+        raise ModelError(f"{what}: probability_column={o.probability_column!r} cannot be written")
+    if o.score_column and o.score_column_explicit:
+        raise ModelError(f"{what}: score_column={o.score_column!r} cannot be written; pass score_column=None")
+    if not o.score_column:
+        return spec
+    log(f"{what}: score column {o.score_column!r} omitted")
+    return dataclasses.replace(spec, outputs=dataclasses.replace(o, score_column=None))
 
 
 def check_columns(columns: list[str], keys: list[str], features: list[str], what: str) -> None:
@@ -123,6 +154,10 @@ class Engine(Protocol):
 
     def worker_counters(self) -> tuple[int, float]:
         """Model loads and seconds inside the model's predict, over all workers, after the write."""
+        ...
+
+    def unseen_categories(self) -> dict[str, int]:
+        """Categorical column -> values not seen in training (given to the model as missing), after the write."""
         ...
 
     def read_version(self, path: str) -> Frame:

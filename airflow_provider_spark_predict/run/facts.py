@@ -44,7 +44,7 @@ class Frame(Protocol):
         ...
 
     def distinct_keys(self, keys: list[str]) -> int:
-        """Number of distinct key tuples (nulls equal to each other)."""
+        """Number of distinct key tuples among the rows whose key columns are all non-null."""
         ...
 
     def null_keys(self, keys: list[str]) -> int:
@@ -83,10 +83,12 @@ def written_facts(frame: Frame, keys: list[str], outputs: OutputsSpec, classifie
     prediction, score = outputs.prediction_column, outputs.score_column
     value = score or (prediction if not classifier else None)
     s = frame.summary(prediction, value, classifier)
+    null_keys = frame.null_keys(keys) if s.rows else 0
     out: dict[str, Any] = {
         "rows_out": s.rows,
-        "duplicate_keys": s.rows - frame.distinct_keys(keys) if s.rows else 0,
-        "null_keys": frame.null_keys(keys) if s.rows else 0,
+        "null_keys": null_keys,
+        # among the rows whose keys are all non-null: NULL keys are the null_keys check's, not repeats
+        "duplicate_keys": s.rows - null_keys - frame.distinct_keys(keys) if s.rows else 0,
         "null_predictions": s.nulls,
     }
     if value is not None:

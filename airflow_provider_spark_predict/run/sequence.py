@@ -19,7 +19,7 @@ from airflow_provider_spark_predict.exceptions import InputError, SparkPredictEr
 from airflow_provider_spark_predict.job.progress import Phases
 from airflow_provider_spark_predict.report import CHECKED_MARKER, ModelFacts, RunReport
 from airflow_provider_spark_predict.run import facts
-from airflow_provider_spark_predict.run.engine import Engine
+from airflow_provider_spark_predict.run.engine import Engine, resolve_outputs
 from airflow_provider_spark_predict.run.layout import Layout, partition_folder, previous_path_partition
 from airflow_provider_spark_predict.run.publish import cleanup_versions, publish_folder
 from airflow_provider_spark_predict.spec import ScoringSpec
@@ -98,8 +98,9 @@ def run_steps(engine: Engine, spec: ScoringSpec, report: RunReport) -> None:
     phases = Phases(engine.log)
     engine.describe(report)
     model = engine.load_model(spec)
+    spec = resolve_outputs(spec, model, engine.log)
     report.model = ModelFacts(uri=spec.model.uri, flavor=model.flavor, library=model.library,
-                              n_features=len(model.features), classes=model.classes)
+                              n_features=len(model.features), classes=model.classes, input_kind=model.input_kind)
     engine.log(f"model {spec.model.uri}: flavor {model.flavor}, {len(model.features)} input columns, "
                f"{model.library}")
     timer.lap("load_model_s")
@@ -115,6 +116,7 @@ def run_steps(engine: Engine, spec: ScoringSpec, report: RunReport) -> None:
     report.input_filter = spec.input.filter
     phases.phase("scoring")
     report.strategy = engine.score(spec, model)
+    report.model.cast_rules = model.cast_rules
     timer.lap("read_validate_s")
 
     target = spec.output
@@ -122,6 +124,7 @@ def run_steps(engine: Engine, spec: ScoringSpec, report: RunReport) -> None:
     version = layout.version_path(spec.run_id)
     engine.write_version(version)
     report.model_loads, report.model_predict_s = engine.worker_counters()
+    report.model.unseen_categories = engine.unseen_categories() or None
     report.version_path = version
     engine.log(f"wrote {version} ({report.model_loads} model loads on workers, "
                f"{report.model_predict_s:.1f} s inside the model's predict)")

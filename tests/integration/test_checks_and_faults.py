@@ -185,10 +185,10 @@ def test_model_problems_fail_before_submit(world, tmp_path):
         score(world, model=str(tmp_path / "nope.json"))
     garbage = tmp_path / "broken.json"
     garbage.write_text("{not a model")
-    with pytest.raises(ModelError, match=r"broken\.json could not be loaded as flavor xgboost"):
+    with pytest.raises(ModelError, match=r"broken\.json is a JSON file that is not an XGBoost model"):
         score(world, model=str(garbage))
     joblib.dump({"not": "a model"}, tmp_path / "dict.joblib")
-    with pytest.raises(ModelError, match=r"dict\.joblib holds a dict, not an estimator"):
+    with pytest.raises(ModelError, match=r"dict\.joblib holds a pickled builtins\.dict, not a model with predict"):
         score(world, model=str(tmp_path / "dict.joblib"))
     from sklearn.linear_model import LogisticRegression
 
@@ -227,13 +227,15 @@ def test_300_features(world, tmp_path):
 
 
 def test_failure_while_writing_leaves_previous_partition(world, tmp_path):
-    """An executor-side failure in the score+write stage: sklearn refuses NaN features (no fill_value)."""
-    from sklearn.linear_model import LogisticRegression
+    """An executor-side failure in the score+write stage (a model that fails only inside Spark tasks: the
+    sample predicts before submit and on the driver pass; a model that fails on the sample already is
+    ``test_model_parity.py::test_driver_predicts_a_sample_of_a_hive_input_before_scoring``)."""
+    from tests.helpers.faulty_model import FailsInSparkTasks
 
     rng = np.random.default_rng(1)
-    model = LogisticRegression().fit(pd.DataFrame(rng.normal(size=(60, 100)), columns=FEATURES), [0, 1, 2] * 20)
+    model = FailsInSparkTasks().fit(pd.DataFrame(rng.normal(size=(60, 100)), columns=FEATURES), [0, 1, 2] * 20)
     path = str(tmp_path / "lr.joblib")
     joblib.dump(model, path)
-    with pytest.raises(JobError, match="NaN"):
-        score(world, model=path, fill_value=None)
+    with pytest.raises(JobError, match="injected executor failure"):
+        score(world, model=path)
     assert_baseline_intact(world)
