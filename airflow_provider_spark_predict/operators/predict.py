@@ -30,6 +30,15 @@ from airflow_provider_spark_predict.spec import (
 )
 
 XCOM_TRACKING_URL = "spark_tracking_url"
+
+
+class _DefaultName(str):
+    """An output column name the user did not choose (the operator's default), so the job may omit it."""
+
+
+#: ``score_column``'s default: omitted (with a log line) for classifiers without probabilities, whereas a
+#: ``score_column`` the user names explicitly makes such a model fail
+DEFAULT_SCORE_COLUMN = _DefaultName("score")
 #: ``engine`` values: spark-submit, or scoring in the task's own process without Spark.
 ENGINE_SPARK = "spark"
 ENGINE_IN_PROCESS = "in_process"
@@ -82,7 +91,9 @@ class SparkPredictOperator(BaseOperator):
     :param on_invalid: non-numeric feature values: ``fill`` (treated as missing) or ``fail``
     :param flavor: ``auto``, ``sklearn``, ``xgboost``, ``lightgbm`` or ``spark_pipeline``
     :param prediction_column: predicted class (argmax) or regression value
-    :param score_column: probability of the predicted class (``None`` to omit)
+    :param score_column: probability of the predicted class (``None`` to omit); for a classifier without
+        probabilities (e.g. ``LinearSVC``) the default ``score`` column is omitted with a log line, and a
+        name given explicitly fails the task naming the model
     :param probability_column: all class probabilities as ``array<double>`` (``None`` to omit)
     :param label_column: business label of the predicted class (needs ``label_mapping``)
     :param label_mapping: class -> business name
@@ -161,7 +172,7 @@ class SparkPredictOperator(BaseOperator):
         on_invalid: str = "fill",
         flavor: str = "auto",
         prediction_column: str = "prediction",
-        score_column: str | None = "score",
+        score_column: str | None = DEFAULT_SCORE_COLUMN,
         probability_column: str | None = None,
         label_column: str | None = None,
         label_mapping: dict[Any, str] | None = None,
@@ -258,7 +269,9 @@ class SparkPredictOperator(BaseOperator):
             on_invalid=self.on_invalid,
             outputs=OutputsSpec(
                 prediction_column=self.prediction_column,
-                score_column=self.score_column,
+                score_column=str(self.score_column) if self.score_column is not None else None,
+                score_column_explicit=(self.score_column is not None
+                                       and not isinstance(self.score_column, _DefaultName)),
                 probability_column=self.probability_column,
                 label_column=self.label_column,
                 label_mapping=dict(self.label_mapping) if self.label_mapping else None,

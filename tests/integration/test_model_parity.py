@@ -286,3 +286,14 @@ def test_driver_predicts_a_sample_of_a_hive_input_before_scoring(cases, inputs, 
                              input_partition=DT, keys=["pin"], output_path="file://" + out,
                              output_partition=DT).execute({"ti": None})
     assert not os.path.exists(out)
+
+
+def test_an_explicit_score_column_on_a_model_without_probabilities_fails_naming_it(cases, inputs, in_session,
+                                                                                  tmp_path):
+    from airflow_provider_spark_predict.exceptions import ModelError
+
+    out = str(tmp_path / "out")
+    for engine in ("spark", "in_process"):
+        with pytest.raises(ModelError, match=r"(?s)linear_svc.*score"):
+            _score(cases["linear_svc"], inputs["src"], out, engine, score_column="score")
+        assert not os.path.exists(os.path.join(out, "dt=2026-01-01"))
