@@ -189,8 +189,8 @@ def test_split_function_matches_model_predict(tmp_path, monkeypatch):
     plan = scoring.OutputPlan(OutputsSpec(probability_column="p"), [0, 1, 2])
     counters = scoring.WorkerCounters(_Counter(), _Counter())
     tasks = [[Split(0, 0, paths[0].stat().st_size)], [Split(1, 0, 10), Split(1, 10, paths[1].stat().st_size)]]
-    fn = scoring.make_split_function([f"file://{p}" for p in paths], tasks, "m.json", "xgboost", ["pin"],
-                                     [pa.string()], ["a", "b"], "double", -5.0, plan, counters, 4)
+    run = scoring.ExecutorScoring("m.json", "xgboost", ["pin"], ["a", "b"], -5.0, plan, counters)
+    fn = scoring.make_split_function([f"file://{p}" for p in paths], tasks, run, [pa.string()], "double", 4)
     out = pa.Table.from_batches(list(fn(iter([pa.record_batch([pa.array([1, 0], pa.int64())], names=["id"])]))))
     assert out.column_names == ["pin", "prediction", "score", "p"]
     assert out.num_rows == 17 and out.column("pin").to_pylist()[:7] == [f"p{i}" for i in range(7)]

@@ -263,24 +263,50 @@ def score_batch(
     return pa.RecordBatch.from_arrays(keys + outputs, names=names)
 
 
-def make_map_function(
-    model_name: str,
-    flavor: str,
-    keys: list[str],
-    features: list[str],
-    fill_value: float | None,
-    plan: OutputPlan,
-    counters: WorkerCounters,
-) -> Any:
+@dataclass
+class ExecutorScoring:
+    """What every executor-side scoring function captures: plain values only (names, lists, the output
+    plan, accumulators), so it ships with the function; the model itself comes from the worker's cache.
+
+    :param model_name: the model file's name in SparkFiles
+    :param flavor: the flavor to load it with
+    :param keys: key columns, passed through
+    :param features: feature columns in the model's order
+    :param fill_value: value for missing features, or ``None``
+    :param plan: the output columns
+    :param counters: the job's accumulators
+    """
+
+    model_name: str
+    flavor: str
+    keys: list[str]
+    features: list[str]
+    fill_value: float | None
+    plan: OutputPlan
+    counters: WorkerCounters
+
+    @property
+    def out_names(self) -> list[str]:
+        return list(self.keys) + [f.name for f in self.plan.spark_fields()]
+
+    def model(self) -> Any:
+        """This Python worker's model (loaded once per worker)."""
+        return worker_model(self.model_name, self.flavor, self.counters)
+
+    def batch(self, model: Any, batch: Any, **kwargs: Any) -> Any:
+        """:func:`score_batch` of one Arrow batch of keys + features with this run's columns and plan."""
+        return score_batch(model, batch, n_keys=len(self.keys), names=self.out_names, plan=self.plan,
+                           fill_value=self.fill_value, counters=self.counters, features=self.features, **kwargs)
+
+
+def make_map_function(run: ExecutorScoring) -> Any:
     """Return the mapInArrow function: Arrow batches of keys+features in, keys+outputs out."""
-    out_names = list(keys) + [f.name for f in plan.spark_fields()]
 
     def score_batches(batches: Any) -> Any:
-        model = worker_model(model_name, flavor, counters)
+        model = run.model()
         for batch in batches:
             if batch.num_rows:
-                yield score_batch(model, batch, n_keys=len(keys), names=out_names, plan=plan,
-                                  fill_value=fill_value, counters=counters, features=features)
+                yield run.batch(model, batch)
 
     return score_batches
 
@@ -288,37 +314,28 @@ def make_map_function(
 def make_split_function(
     files: list[str],
     tasks: list[list[Any]],
-    model_name: str,
-    flavor: str,
-    keys: list[str],
+    run: ExecutorScoring,
     key_types: list[Any],
-    features: list[str],
     feature_dtype: str,
-    fill_value: float | None,
-    plan: OutputPlan,
-    counters: WorkerCounters,
     batch_rows: int,
 ) -> Any:
     """Return the mapInArrow function of :func:`score_splits`: task indexes in, keys+outputs out."""
-    out_names = list(keys) + [f.name for f in plan.spark_fields()]
     dtype = numpy_dtype(feature_dtype)
 
     def score_tasks(batches: Any) -> Any:
         from airflow_provider_spark_predict.job.arrow_reader import read_batches, use_system_allocator
 
         use_system_allocator()
-        model = worker_model(model_name, flavor, counters)
-        matrix = (np.empty(batch_rows * len(features), dtype=dtype)  # reused by every batch of the task
+        model = run.model()
+        matrix = (np.empty(batch_rows * len(run.features), dtype=dtype)  # reused by every batch of the task
                   if model.input_kind == MATRIX else None)
         for ids in batches:
             for t in ids.column(0).to_pylist():
                 for split in tasks[t]:
-                    for batch in read_batches(files[split.file], keys, features, batch_rows,
+                    for batch in read_batches(files[split.file], run.keys, run.features, batch_rows,
                                               split.start, split.length):
                         if batch.num_rows:
-                            yield score_batch(model, batch, n_keys=len(keys), names=out_names, plan=plan,
-                                              fill_value=fill_value, counters=counters, dtype=dtype,
-                                              key_types=key_types, buffer=matrix, features=features)
+                            yield run.batch(model, batch, dtype=dtype, key_types=key_types, buffer=matrix)
 
     return score_tasks
 
@@ -365,8 +382,8 @@ def score_splits(
     if not tasks:
         return spark.createDataFrame([], schema)
     key_types = [to_arrow_type(f.dataType) for f in key_fields]
-    fn = make_split_function(list(files), tasks, model_name, flavor, keys, key_types, features, feature_dtype,
-                             fill_value, plan, counters, batch_rows)
+    run = ExecutorScoring(model_name, flavor, keys, features, fill_value, plan, counters)
+    fn = make_split_function(list(files), tasks, run, key_types, feature_dtype, batch_rows)
     ids = spark.range(0, len(tasks), 1, numPartitions=len(tasks))
     return ids.mapInArrow(fn, schema)
 
@@ -381,28 +398,16 @@ def _arrow_column(pa: Any, values: np.ndarray, mask: np.ndarray | None) -> Any:
     return pa.array(values, mask=mask)
 
 
-def make_grouped_function(
-    model_name: str,
-    flavor: str,
-    keys: list[str],
-    features: list[str],
-    fill_value: float | None,
-    plan: OutputPlan,
-    counters: WorkerCounters,
-) -> Any:
+def make_grouped_function(run: ExecutorScoring) -> Any:
     """Return the applyInPandas function for the ``grouped`` strategy."""
-
-    out_names = list(keys) + [f.name for f in plan.spark_fields()]
 
     def score_group(pdf: Any) -> Any:
         import pandas as pd
         import pyarrow as pa
 
-        model = worker_model(model_name, flavor, counters)
-        columns = [*keys, *features]  # a key may also be a feature
+        columns = [*run.keys, *run.features]  # a key may also be a feature
         batch = pa.RecordBatch.from_arrays([pa.Array.from_pandas(pdf[c]) for c in columns], names=columns)
-        scored = score_batch(model, batch, n_keys=len(keys), names=out_names, plan=plan, fill_value=fill_value,
-                             counters=counters, features=features)
+        scored = run.batch(run.model(), batch)
         return scored.to_pandas(types_mapper={pa.int32(): pd.Int32Dtype()}.get)  # null classes stay ints
 
     return score_group
@@ -436,11 +441,11 @@ def score(
 
     key_fields = [df.schema[k] for k in keys]
     schema = T.StructType(key_fields + plan.spark_fields())
-    args = (model_name, flavor, keys, features, fill_value, plan, counters)
+    run = ExecutorScoring(model_name, flavor, keys, features, fill_value, plan, counters)
     if strategy == "map":
-        return df.mapInArrow(make_map_function(*args), schema), {"strategy": "map"}
+        return df.mapInArrow(make_map_function(run), schema), {"strategy": "map"}
     n = group_count(rows_in, num_groups, target_group_rows)
     key_hash = F.xxhash64(*[F.col(f"`{k}`") for k in keys])
     grouped = df.withColumn(GROUP_COLUMN, F.pmod(key_hash, F.lit(n)))
-    scored = grouped.groupBy(GROUP_COLUMN).applyInPandas(make_grouped_function(*args), schema)
+    scored = grouped.groupBy(GROUP_COLUMN).applyInPandas(make_grouped_function(run), schema)
     return scored, {"strategy": "grouped", "num_groups": n}
