@@ -176,7 +176,7 @@ class LocalAirflow:
                  dag_id: str = DAG_ID, timeout: float = 1200) -> dict[str, tuple[str, str]]:
         """``airflow backfill create`` for the days ``from_date``..``to_date`` (inclusive); wait for its runs.
 
-        Unpauses the DAG, waits until an earlier backfill of the DAG is marked complete (Airflow admits one running
+        Unpauses the DAG if paused, waits until an earlier backfill of the DAG is marked complete (Airflow admits one running
         backfill per DAG; the scheduler marks them every 30 s), then until every run of this one has finished.
 
         :return: date (``ds``) -> (run_id, state) of the backfill's runs
@@ -185,7 +185,8 @@ class LocalAirflow:
             "SELECT id FROM backfill WHERE dag_id = ? AND completed_at IS NULL", dag_id), timeout)
         # the scheduler starts no run of a paused DAG, backfill runs included (a DAG that `airflow dags test`
         # registered first is paused); no scheduled run follows: use_job_schedule is off
-        self.cli("dags", "unpause", dag_id)
+        if self.query("SELECT 1 FROM dag WHERE dag_id = ? AND is_paused", dag_id):
+            self.cli("dags", "unpause", dag_id)
         before = {r[0] for r in self.query("SELECT id FROM backfill")}
         # the runs of a CronDataIntervalTimetable start at 03:00 on ds: the range ends the day after
         end = (date.fromisoformat(to_date) + timedelta(days=1)).isoformat()
