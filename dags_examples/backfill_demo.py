@@ -14,6 +14,7 @@ This file is not a DAG (the dag-processor imports it and finds none).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import sqlite3
@@ -213,6 +214,23 @@ class LocalAirflow:
             return fh.read()
 
 
+def report_summary(task_log: str, keys: tuple[str, ...] = ("status", "published", "rows out", "output")) -> list[str]:
+    """``key: value`` of the run report's lines ``keys`` in a task log (JSON lines or plain text)."""
+    text = task_log
+    for line in task_log.splitlines():
+        if "spark-predict run report" in line:
+            try:
+                text = str(json.loads(line).get("event", line))
+            except ValueError:
+                text = line
+    found: dict[str, str] = {}
+    for line in text.replace("\\n", "\n").splitlines():
+        key, sep, value = line.partition(" : ")
+        if sep and key.strip() in keys:
+            found.setdefault(key.strip(), value.strip())
+    return [f"{k}: {found[k]}" for k in keys if k in found]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--from-date", default="2026-01-03")
@@ -230,9 +248,7 @@ def main() -> int:
         runs = airflow.backfill(args.from_date, args.to_date, "--reprocess-behavior", "completed",
                                 max_active_runs=args.max_active_runs)
         for ds, (run_id, state) in sorted(runs.items()):
-            report = [ln.split("] ", 1)[-1] for ln in airflow.task_log(run_id).splitlines()
-                      if " : " in ln and any(k in ln for k in ("status", "rows out", "duplicate keys", "output"))]
-            print(f"{ds}: {state}  " + " | ".join(r.strip() for r in report[:4]), flush=True)
+            print(f"{ds}: run {state}  " + " | ".join(report_summary(airflow.task_log(run_id))), flush=True)
         print(f"== done in {time.monotonic() - started:.0f} s; task logs under {airflow.home}/logs", flush=True)
         return 0 if all(state == "success" for _, state in runs.values()) else 1
     finally:
