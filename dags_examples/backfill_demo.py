@@ -228,7 +228,8 @@ def report_summary(task_log: str, keys: tuple[str, ...] = ("status", "published"
         key, sep, value = line.partition(" : ")
         if sep and key.strip() in keys:
             found.setdefault(key.strip(), value.strip())
-    return [f"{k}: {found[k]}" for k in keys if k in found]
+    skipped = ["not re-scored: already scored and checked with the same input and model"] if "not submitting:" in task_log else []
+    return [f"{k}: {found[k]}" for k in keys if k in found] + skipped
 
 
 def main() -> int:
