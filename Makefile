@@ -14,10 +14,11 @@ DEMO_ENV := export AIRFLOW_HOME=$(VAR)/airflow SPARK_PREDICT_HOME=$(VAR)/spark_p
 	SPARK_LOCAL_IP=127.0.0.1 AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "local[2]"}' \
 	PATH=$(CURDIR)/$(BIN):$$PATH
 
-.PHONY: help venv check-java check-python demo test lint bench clean
+.PHONY: help venv check-java check-python demo backfill-demo metastore-stop test lint bench clean
 
 help:
 	@echo "make demo   - create .venv, install, generate data, run the example DAG, print the checked report"
+	@echo "make backfill-demo - after make demo: backfill 3 more dates at once through a real Airflow scheduler"
 	@echo "make test   - create .venv if needed, run ruff, mypy and the whole test suite"
 	@echo "make bench  - run the benchmarks in benchmarks/"
 
@@ -55,6 +56,21 @@ demo: $(STAMP)
 	  echo "== checking the written partition against the input"; \
 	  $(BIN)/python dags_examples/show_report.py --date $(DEMO_DATE)
 
+BACKFILL_FROM ?= 2026-01-03
+BACKFILL_TO ?= 2026-01-05
+
+backfill-demo: $(STAMP)
+	@$(DEMO_ENV); set -e; test -f $(VAR)/airflow/airflow.db || { echo "run 'make demo' first" >&2; exit 1; }; \
+	  echo "== input partitions $(BACKFILL_FROM)..$(BACKFILL_TO) of demo.user_features"; \
+	  $(BIN)/python dags_examples/generate_demo_data.py --rows 20000 --dates \
+	    $$($(BIN)/python -c 'import datetime as d,sys; a,b=(d.date.fromisoformat(x) for x in sys.argv[1:]); print(*[a+d.timedelta(i) for i in range((b-a).days+1)])' $(BACKFILL_FROM) $(BACKFILL_TO)); \
+	  $(BIN)/python dags_examples/backfill_demo.py --from-date $(BACKFILL_FROM) --to-date $(BACKFILL_TO) --max-active-runs 3; \
+	  $(BIN)/python -m airflow_provider_spark_predict.metastore status; \
+	  echo "(the embedded metastore keeps running for the next jobs; stop it with: make metastore-stop)"
+
+metastore-stop:
+	@$(DEMO_ENV); $(BIN)/python -m airflow_provider_spark_predict.metastore stop
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy airflow_provider_spark_predict
@@ -68,4 +84,5 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sparkml.py
 
 clean:
+	-@$(DEMO_ENV); test -d $(VAR)/spark_predict && $(BIN)/python -m airflow_provider_spark_predict.metastore stop
 	rm -rf $(VAR) build *.egg-info

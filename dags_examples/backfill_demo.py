@@ -14,6 +14,7 @@ This file is not a DAG (the dag-processor imports it and finds none).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import sqlite3
@@ -25,6 +26,38 @@ from datetime import date, timedelta
 
 DAG_ID = "daily_user_scoring"
 BIN = os.path.dirname(sys.executable)
+
+# Written as ``airflow_local_settings.py`` (Airflow's documented hook ``create_metadata_engine``) into a folder
+# put first on the PYTHONPATH of every Airflow process started here.
+#
+# Why: on SQLite, SQLAlchemy's SAVEPOINT (``session.begin_nested()``) outside a transaction starts a DEFERRED
+# transaction. ``backfill create`` does exactly that per date, then reads (the existing run; with
+# ``--reprocess-behavior`` the whole ``dag.clear()``) before its first write. If the scheduler or the
+# dag-processor committed in between (they commit every second), SQLite cannot upgrade the stale read
+# snapshot to a write and fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT in WAL mode; the busy
+# timeout does not apply). Starting such a transaction with BEGIN IMMEDIATE takes the write lock first (waiting
+# up to the busy timeout for the other writer), so the reads see the latest data and the writes cannot conflict.
+# Transactions that pysqlite opens itself (before the first INSERT/UPDATE/DELETE) begin with a write: unchanged.
+LOCAL_SETTINGS = '''"""Airflow local settings written by backfill_demo.py (SQLite: SAVEPOINTs begin IMMEDIATE)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import create_engine, event
+
+
+def create_metadata_engine(sql_alchemy_conn: str, *, engine_args: dict[str, Any], connect_args: dict[str, Any]):
+    engine = create_engine(sql_alchemy_conn, connect_args=connect_args, **engine_args, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _savepoint_begins_immediate(conn, cursor, statement, parameters, context, executemany):
+            if statement.startswith("SAVEPOINT") and not conn.connection.dbapi_connection.in_transaction:
+                cursor.execute("BEGIN IMMEDIATE")
+
+    return engine
+'''
 
 
 def _free_port() -> int:
@@ -47,10 +80,14 @@ class LocalAirflow:
         port = _free_port()
         self.env = dict(os.environ)
         self.env.update(env or {})
+        settings_dir = os.path.join(self.home, "backfill_demo_settings")
+        os.makedirs(settings_dir, exist_ok=True)
+        with open(os.path.join(settings_dir, "airflow_local_settings.py"), "w") as fh:
+            fh.write(LOCAL_SETTINGS)
         self.env.update({
+            "PYTHONPATH": os.pathsep.join(p for p in (settings_dir, self.env.get("PYTHONPATH")) if p),
             "AIRFLOW_HOME": self.home,
-            # the CLI (backfill create, which clears re-processed runs) and the scheduler write at once:
-            # wait up to 60 s for SQLite's lock instead of the default 5 s ("database is locked")
+            # busy timeout: a writer waits up to 60 s for another one's SQLite write lock (default 5 s)
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home}/airflow.db?timeout=60",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(parallelism),
@@ -116,7 +153,7 @@ class LocalAirflow:
             return db.execute(sql, params).fetchall()
 
     def wait_for(self, what: str, predicate: Callable[[], bool], timeout: float) -> None:
-        """Poll ``predicate`` every 2 s; raise with the process logs' tails if a process dies or time is up."""
+        """Poll ``predicate`` every second; raise with the process logs' tails if a process dies or time is up."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for name, proc in self.procs.items():
@@ -128,7 +165,7 @@ class LocalAirflow:
                     return
             except sqlite3.OperationalError:  # locked for a moment, or the table is not there yet
                 pass
-            time.sleep(2)
+            time.sleep(1)
         raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}\n{self.tails()}")
 
     def wait_for_dag(self, dag_id: str = DAG_ID, timeout: float = 300) -> None:
@@ -138,46 +175,32 @@ class LocalAirflow:
 
     def backfill(self, from_date: str, to_date: str, *extra: str, max_active_runs: int = 3,
                  dag_id: str = DAG_ID, timeout: float = 1200) -> dict[str, tuple[str, str]]:
-        """``airflow backfill create`` for the days ``from_date``..``to_date`` (inclusive); wait for it.
+        """``airflow backfill create`` for the days ``from_date``..``to_date`` (inclusive); wait for its runs.
+
+        Unpauses the DAG if paused, waits until an earlier backfill of the DAG is marked complete (Airflow admits one running
+        backfill per DAG; the scheduler marks them every 30 s), then until every run of this one has finished.
 
         :return: date (``ds``) -> (run_id, state) of the backfill's runs
         """
+        self.wait_for(f"earlier backfills of {dag_id} to be marked complete", lambda: not self.query(
+            "SELECT id FROM backfill WHERE dag_id = ? AND completed_at IS NULL", dag_id), timeout)
+        # the scheduler starts no run of a paused DAG, backfill runs included (a DAG that `airflow dags test`
+        # registered first is paused); no scheduled run follows: use_job_schedule is off
+        if self.query("SELECT 1 FROM dag WHERE dag_id = ? AND is_paused", dag_id):
+            self.cli("dags", "unpause", dag_id)
         before = {r[0] for r in self.query("SELECT id FROM backfill")}
         # the runs of a CronDataIntervalTimetable start at 03:00 on ds: the range ends the day after
         end = (date.fromisoformat(to_date) + timedelta(days=1)).isoformat()
-        args = ("backfill", "create", "--dag-id", dag_id, "--from-date", from_date, "--to-date", end,
-                "--max-active-runs", str(max_active_runs), *extra)
-        for attempt in range(1, 6):
-            try:
-                self.cli(*args)
-                break
-            except RuntimeError as err:
-                # SQLite admits one writer: when the scheduler wrote since the CLI's transaction began, the CLI
-                # gets "database is locked" at once; Airflow removes the partial backfill so it can be retried
-                if "database is locked" not in str(err) or attempt == 5:
-                    raise
-                self._drop_partial_backfills(before)
-                time.sleep(3)
+        self.cli("backfill", "create", "--dag-id", dag_id, "--from-date", from_date, "--to-date", end,
+                 "--max-active-runs", str(max_active_runs), *extra)
         new = [r[0] for r in self.query("SELECT id FROM backfill") if r[0] not in before]
         if len(new) != 1:
             raise RuntimeError(f"expected one new backfill, found {new}")
-        self.wait_for(f"backfill {new[0]} ({from_date}..{to_date})",
-                      lambda: self.query("SELECT completed_at FROM backfill WHERE id = ?", new[0])[0][0] is not None,
-                      timeout)
-        rows = self.query(
-            "SELECT r.logical_date, r.run_id, r.state FROM backfill_dag_run b JOIN dag_run r ON r.id = b.dag_run_id "
-            "WHERE b.backfill_id = ?", new[0])
-        return {str(ld)[:10]: (run_id, state) for ld, run_id, state in rows}
-
-    def _drop_partial_backfills(self, keep: set[int]) -> None:
-        """Delete backfills created since ``keep`` by a failed ``backfill create`` (what Airflow itself does
-        after a lock error on PostgreSQL/MySQL, but not on SQLite), so that it can be retried."""
-        with sqlite3.connect(os.path.join(self.home, "airflow.db"), timeout=60) as db:
-            for (bid,) in db.execute("SELECT id FROM backfill").fetchall():
-                if bid not in keep:
-                    db.execute("DELETE FROM backfill_dag_run WHERE backfill_id = ?", (bid,))
-                    db.execute("DELETE FROM dag_run WHERE backfill_id = ? AND state = 'queued'", (bid,))
-                    db.execute("DELETE FROM backfill WHERE id = ?", (bid,))
+        sql = ("SELECT b.logical_date, r.run_id, r.state FROM backfill_dag_run b LEFT JOIN dag_run r "
+               "ON r.id = b.dag_run_id WHERE b.backfill_id = ?")
+        self.wait_for(f"the runs of backfill {new[0]} ({from_date}..{to_date})", lambda: all(
+            state in ("success", "failed") for _, run_id, state in self.query(sql, new[0]) if run_id), timeout)
+        return {str(ld)[:10]: (run_id, state) for ld, run_id, state in self.query(sql, new[0])}
 
     def task_log(self, run_id: str, task_id: str = "score_users", dag_id: str = DAG_ID) -> str:
         """The latest attempt's task log of a run."""
@@ -189,6 +212,24 @@ class LocalAirflow:
             raise FileNotFoundError(f"no task log for {dag_id} run {run_id} under {self.home}/logs")
         with open(files[-1], errors="replace") as fh:
             return fh.read()
+
+
+def report_summary(task_log: str, keys: tuple[str, ...] = ("status", "published", "rows out", "output")) -> list[str]:
+    """``key: value`` of the run report's lines ``keys`` in a task log (JSON lines or plain text)."""
+    text = task_log
+    for line in task_log.splitlines():
+        if "spark-predict run report" in line:
+            try:
+                text = str(json.loads(line).get("event", line))
+            except ValueError:
+                text = line
+    found: dict[str, str] = {}
+    for line in text.replace("\\n", "\n").splitlines():
+        key, sep, value = line.partition(" : ")
+        if sep and key.strip() in keys:
+            found.setdefault(key.strip(), value.strip())
+    skipped = ["not re-scored: already scored and checked with the same input and model"] if "not submitting:" in task_log else []
+    return [f"{k}: {found[k]}" for k in keys if k in found] + skipped
 
 
 def main() -> int:
@@ -208,9 +249,7 @@ def main() -> int:
         runs = airflow.backfill(args.from_date, args.to_date, "--reprocess-behavior", "completed",
                                 max_active_runs=args.max_active_runs)
         for ds, (run_id, state) in sorted(runs.items()):
-            report = [ln.split("] ", 1)[-1] for ln in airflow.task_log(run_id).splitlines()
-                      if " : " in ln and any(k in ln for k in ("status", "rows out", "duplicate keys", "output"))]
-            print(f"{ds}: {state}  " + " | ".join(r.strip() for r in report[:4]), flush=True)
+            print(f"{ds}: run {state}  " + " | ".join(report_summary(airflow.task_log(run_id))), flush=True)
         print(f"== done in {time.monotonic() - started:.0f} s; task logs under {airflow.home}/logs", flush=True)
         return 0 if all(state == "success" for _, state in runs.values()) else 1
     finally:

@@ -16,6 +16,7 @@ import glob
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -63,10 +64,13 @@ def test_backfill_through_the_scheduler(tmp_path):
         "SPARK_PREDICT_HOME": spark_home, "AIRFLOW__CORE__DAGS_FOLDER": os.path.join(REPO, "dags_examples")})
     os.environ["SPARK_PREDICT_HOME"], old_home = spark_home, os.environ.get("SPARK_PREDICT_HOME")
     try:
-        generate_demo(spark_home, ALL_DATES, ROWS)
         model = os.path.join(spark_home, "models", "user_class_xgb.json")
-        airflow.start()
-        airflow.wait_for_dag()
+        # the input data and model (a Spark job) while Airflow migrates its database and parses the DAG
+        with ThreadPoolExecutor(1) as pool:
+            data = pool.submit(generate_demo, spark_home, ALL_DATES, ROWS)
+            airflow.start()
+            airflow.wait_for_dag()
+            data.result()
         print(f"airflow up after {time.monotonic() - started:.0f} s", flush=True)
 
         runs = airflow.backfill(BACKFILL[0], BACKFILL[-1], max_active_runs=3, timeout=WAIT_S)
@@ -86,6 +90,7 @@ def test_backfill_through_the_scheduler(tmp_path):
         # a retrained model, then a backfill of 2 of the dates: exactly those 2 are replaced
         run_python(["-c", "import sys; sys.path.insert(0, 'dags_examples'); from generate_demo_data import "
                           f"train_model; train_model({model!r}, seed=99)"])
+        print(f"first backfill checked, model retrained after {time.monotonic() - started:.0f} s", flush=True)
         redo = airflow.backfill(REDO[0], REDO[-1], "--reprocess-behavior", "completed", max_active_runs=3,
                                 timeout=WAIT_S)
         assert sorted(redo) == REDO and all(s == "success" for _, s in redo.values()), f"{redo}\n{airflow.tails()}"
