@@ -42,7 +42,9 @@ $(STAMP): pyproject.toml | check-python check-java
 venv: $(STAMP)
 
 demo: $(STAMP)
-	@$(DEMO_ENV); set -e; rm -rf $(VAR)/airflow $(VAR)/spark_predict; \
+	@$(DEMO_ENV); set -e; \
+	  if [ -d $(VAR)/spark_predict ]; then $(BIN)/python -m airflow_provider_spark_predict.metastore stop >/dev/null || true; fi; \
+	  rm -rf $(VAR)/airflow $(VAR)/spark_predict; \
 	  echo "== generating the synthetic users table and the 17-class XGBoost model"; \
 	  $(BIN)/python dags_examples/generate_demo_data.py --dates 2026-01-01 $(DEMO_DATE) --rows 20000; \
 	  echo "== airflow db migrate (SQLite)"; $(BIN)/airflow db migrate >/dev/null; \
