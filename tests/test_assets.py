@@ -107,6 +107,9 @@ def _clear_queue() -> None:
 def test_published_partition_emits_the_event_and_queues_the_consumer_failed_check_does_not(
         in_session, shared_spark, airflow_db):
     demo_in_session(shared_spark, [D1, D2], ROWS)
+    # the shared session's metastore outlives modules: the example DAG creates its own output table
+    # (another module may have left a demo.user_scores with other columns)
+    shared_spark.sql("DROP TABLE IF EXISTS demo.user_scores")
     # D2 gets 10 of its rows twice: the unique_keys check (policy fail) rejects its output
     shared_spark.sql(f"INSERT INTO demo.user_features PARTITION (dt='{D2}') "
                      f"SELECT * EXCEPT (dt) FROM demo.user_features WHERE dt = '{D2}' LIMIT 10")
