@@ -75,7 +75,8 @@ def test_serialize_round_trip():
     again = cls(**kwargs)
     assert again.serialize() == (path, kwargs)
     assert kwargs == {"application_id": "application_1_0003", "rm_address": "http://rm:8088", "poll_interval": 7,
-                      "max_failures": 4, "timeout": 9, "verify": "/etc/ca.pem", "context": {"run_id": "r1"}}
+                      "max_failures": 4, "timeout": 9, "verify": "/etc/ca.pem", "context": {"run_id": "r1"},
+                      "status_uri": None, "storage_options": {}}
 
 
 def test_on_kill_sends_the_kill_to_the_rm():
