@@ -2,8 +2,9 @@
 
 Each application walks the states it was given, one step per ``GET /ws/v1/cluster/apps/{id}``
 (e.g. ACCEPTED -> RUNNING -> FINISHED) and then stays in the last one. ``PUT /ws/v1/cluster/apps/{id}/state``
-with ``{"state": "KILLED"}`` kills it, or answers 401 when ``kill_status=401`` was set. Every request is
-recorded in ``requests``. Run with ``python tests/helpers/fake_rm.py APP_ID=ACCEPTED,RUNNING,FINISHED:SUCCEEDED``
+with ``{"state": "KILLED"}`` kills it, or answers 401 when ``kill_status=401`` was set. A step that is a
+number (``"503"``) answers that HTTP error instead (an RM that is down for a while). ``on_get(app_id)``, if
+given, is called before each GET is answered. Every request is recorded in ``requests``. Run with ``python tests/helpers/fake_rm.py APP_ID=ACCEPTED,RUNNING,FINISHED:SUCCEEDED``
 to serve from another process (the port is printed as ``PORT <n>``).
 """
 
@@ -22,11 +23,13 @@ class FakeResourceManager:
     """The server, in a daemon thread.
 
     :param kill_status: HTTP status of a kill request (200 kills; 401 refuses)
+    :param on_get: called with the application id before each GET is answered
     """
 
-    def __init__(self, kill_status: int = 200) -> None:
+    def __init__(self, kill_status: int = 200, on_get: Any = None) -> None:
         self.apps: dict[str, list[tuple[str, str]]] = {}
         self.kill_status = kill_status
+        self.on_get = on_get
         self.requests: list[tuple[str, str, Any]] = []
         self.lock = threading.Lock()
         rm = self
@@ -46,7 +49,12 @@ class FakeResourceManager:
             def do_GET(self) -> None:  # noqa: N802
                 rm.record("GET", self.path, None)
                 app_id = self.path[len(APPS):] if self.path.startswith(APPS) else ""
+                if rm.on_get is not None:
+                    rm.on_get(app_id)
                 state = rm.step(app_id)
+                if state is not None and state[0].isdigit():
+                    self._send(int(state[0]), {"RemoteException": {"message": f"fake RM: HTTP {state[0]}"}})
+                    return
                 if state is None:
                     self._send(404, {"RemoteException": {"message": f"application {app_id} not found"}})
                     return
