@@ -193,3 +193,75 @@ def test_job_logs_progress_and_reports_phase_seconds(tmp_path, capfd, monkeypatc
     assert all(isinstance(v, float) and v >= 0 for v in written["phases_s"].values())
     assert written["rows_scored"] == ROWS and written["rows_per_s"] > 0
     assert written["durations"]["score_write_s"] >= 0
+
+
+@pytest.mark.spark
+def test_cluster_mode_status_file_is_logged_by_the_trigger(tmp_path, capfd, monkeypatch, shared_spark):
+    """Cluster mode: the driver's stdout stays on the cluster. The real job (``tests.helpers.in_session.run_spec``
+    on the shared local[2] session, in a thread, playing the driver on the cluster) keeps its latest phase/
+    progress line in the status file beside its report; meanwhile a YarnApplicationTrigger polls a fake
+    ResourceManager (YARN itself is not run here: the application is RUNNING until the job's thread ends) and
+    logs each new line it reads from that file."""
+    import asyncio
+    import threading
+
+    from airflow_provider_spark_predict.job.progress import status_uri
+    from airflow_provider_spark_predict.spec import (
+        InputSpec,
+        ModelSpec,
+        ScoringSpec,
+        StrategySpec,
+        TargetSpec,
+    )
+    from airflow_provider_spark_predict.triggers.yarn import YarnApplicationTrigger
+    from tests.helpers.fake_rm import FakeResourceManager
+    from tests.helpers.in_session import run_spec
+
+    world = _write_world(str(tmp_path))
+    report_uri = "file://" + str(tmp_path / "reports" / "status-test.json")
+    spec = ScoringSpec(
+        input=InputSpec(path=world["input"], partition={"dt": "2026-01-01"}),
+        model=ModelSpec(uri=world["model"]),
+        output=TargetSpec(path=world["output"], partition={"dt": "2026-01-01"}),
+        keys=["pin"], strategy=StrategySpec(batch_rows=2000), report_uri=report_uri, run_id="status-test",
+    ).validate()
+    monkeypatch.setenv("SPARK_PREDICT_PROGRESS_S", "0.1")
+    app = "application_1_0100"
+    result: dict = {}
+    with FakeResourceManager() as rm:
+        rm.add(app, ["RUNNING"])
+
+        def driver() -> None:
+            try:
+                result["report"] = run_spec(shared_spark, spec)
+            finally:
+                rm.add(app, ["FINISHED:SUCCEEDED"])  # the application ends when its driver returns
+
+        trigger = YarnApplicationTrigger(app, rm.address, poll_interval=0.05, status_uri=status_uri(report_uri))
+
+        async def wait_for_event() -> dict:
+            gen = trigger.run()
+            event = await asyncio.wait_for(gen.__anext__(), timeout=600)
+            await gen.aclose()
+            return event.payload
+
+        thread = threading.Thread(target=driver)
+        thread.start()
+        try:
+            event = asyncio.run(wait_for_event())
+        finally:
+            thread.join()
+    out = capfd.readouterr().out
+    assert result["report"]["status"] == "succeeded", out[-3000:]
+    assert event["status"] == "success"
+
+    printed = [ln.removeprefix("[spark-predict] ") for ln in out.splitlines() if ln.startswith("[spark-predict] ")]
+    logged = re.findall(r"driver status: \S+Z (.+?)\s+\[airflow_provider", out)
+    assert logged, out[-3000:]
+    assert all(line in printed for line in logged), (logged, printed)  # each one a line the driver printed
+    positions = [printed.index(line) for line in logged]
+    assert positions == sorted(set(positions)), logged  # in the driver's order, each logged once
+    assert logged[-1].startswith("phases done (publish took "), logged  # read after the application ended
+    # the file holds the latest line only (overwritten, not appended)
+    text = (tmp_path / "reports" / "status-test.status").read_text()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ phases done \(publish took \S+\)\n", text), text
