@@ -258,9 +258,10 @@ def test_cluster_mode_status_file_is_logged_by_the_trigger(tmp_path, capfd, monk
     printed = [ln.removeprefix("[spark-predict] ") for ln in out.splitlines() if ln.startswith("[spark-predict] ")]
     logged = re.findall(r"driver status: \S+Z (.+?)\s+\[airflow_provider", out)
     assert logged, out[-3000:]
-    assert all(line in printed for line in logged), (logged, printed)  # each one a line the driver printed
-    positions = [printed.index(line) for line in logged]
-    assert positions == sorted(set(positions)), logged  # in the driver's order, each logged once
+    # each logged line is a line the driver printed, in the driver's order (a subsequence: the trigger sees
+    # only the latest line at each poll; the same text twice = two writes, e.g. two heartbeats in one second)
+    rest = iter(printed)
+    assert all(any(line == p for p in rest) for line in logged), (logged, printed)
     assert logged[-1].startswith("phases done (publish took "), logged  # read after the application ended
     # the file holds the latest line only (overwritten, not appended)
     text = (tmp_path / "reports" / "status-test.status").read_text()

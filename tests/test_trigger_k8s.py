@@ -226,3 +226,31 @@ def test_real_triggerer_fires_and_deletes_the_pod(tmp_path, monkeypatch, airflow
         assert api.calls("DELETE") == [pod_path(pod)]
         assert (NS, pod) not in api.pods
         assert ti.state == "failed"
+
+
+def test_attach_asks_the_api_for_the_recorded_driver_pod(monkeypatch):
+    """A retry re-attaches to a recorded driver pod while it is Pending/Running, and submits again once it
+    is gone (the hook then reads its report, if any)."""
+    import json
+    import logging
+
+    from airflow.providers.apache.spark.hooks import spark_submit
+
+    from airflow_provider_spark_predict.deploy import deployment_for, resolve_target
+
+    monkeypatch.setattr(spark_submit, "kube_client", object(), raising=False)  # cncf.kubernetes not installed
+    with FakeKubernetesApi() as api:
+        monkeypatch.setenv("AIRFLOW_CONN_K8S_ATTACH", json.dumps({
+            "conn_type": "spark", "host": f"k8s://{api.address}",
+            "extra": {"deploy-mode": "cluster", "namespace": NS, "k8s_token": "t0ken"}}))
+        dep = deployment_for(resolve_target("k8s_attach", "spark_default", None, logging.getLogger("t")),
+                             track_via_api=True)
+        api.add(NS, POD, ["Running"])
+        hook, phase, active = dep.attach(POD)
+        assert (phase, active) == ("Running", True)
+        assert hook._kubernetes_driver_pod == POD  # the provider's on_kill deletes this pod
+        with api.lock:
+            api.pods.clear()
+        assert dep.attach(POD)[1:] == ("gone", False)
+        assert [a for _, _, a in api.requests] == ["Bearer t0ken"] * 2
+        assert dep.run_conf("r-1") == {DRIVER_POD_CONF: driver_pod_name("r-1")}

@@ -8,6 +8,7 @@ spark-submit is replaced in the operator tests (``tests/helpers/deferred.py``).
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import socket
 
@@ -101,7 +102,7 @@ def test_on_kill_reports_a_refused_kill():
 
 def status_lines(text: str) -> list[str]:
     """The driver status lines a trigger logged (the triggerer's log format: ``... driver status: <line> [logger]``)."""
-    return re.findall(r"driver status: 2026-01-05T00:00:00Z (.+?)\s+\[airflow_provider", text)
+    return re.findall(r"driver status: 2026-01-05T00:00:00Z (.+?)(?=\s+\[|\s*$)", text, flags=re.M)
 
 
 def test_trigger_logs_each_new_status_line_of_the_driver(tmp_path, capfd):
@@ -221,6 +222,51 @@ def test_retry_of_a_deferred_task_reattaches_instead_of_submitting_again(tmp_pat
     assert ti.xcom_pull(task_ids="score")["run_id"] == submitted[0]
     # try 1: ACCEPTED + 5 failed polls; try 2: the hook's status query, then RUNNING and FINISHED
     assert [p for m, p, _ in rm.requests if m == "GET"] == [APP_PATH] * 9
+
+
+@pytest.mark.airflow
+def test_api_tracking_loop_logs_the_driver_status_lines(tmp_path, monkeypatch, airflow_db, caplog, capfd):
+    """Not deferred, ``track_via_api=True``: while the provider's RM polling loop waits (inside the task), the
+    hook logs each new line of the run's status file. spark-submit is replaced (YARN is not run here): it
+    writes the report and a first status line; the fake RM rewrites the line before it reports FINISHED."""
+    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+
+    from airflow_provider_spark_predict.hooks import predict as hook_module
+    from airflow_provider_spark_predict.job.progress import status_uri
+    from airflow_provider_spark_predict.spec import InputSpec, ModelSpec, ScoringSpec, TargetSpec
+
+    monkeypatch.setattr(hook_module, "STATUS_POLL_S", 0.05)
+    files: dict = {}
+
+    def driver_writes(_app_id):
+        if len([m for m, _, _ in rm.requests if m == "GET"]) == 2:  # the poll that will see FINISHED
+            files["status"].write_text("2026-01-05T00:00:00Z phases done (publish took 1s)\n")
+
+    def fake_spark_submit(self, application="", **kwargs):
+        assert self._yarn_track_via_rm_api
+        spec = deferred.staged_spec(self)
+        deferred.write_report(spec, REPORT)
+        files["status"] = deferred.local(status_uri(spec["report_uri"]))
+        files["status"].write_text("2026-01-05T00:00:00Z phase scoring (footer job took 1s)\n")
+        self._yarn_application_id = APP
+
+    monkeypatch.setattr(SparkSubmitHook, "submit", fake_spark_submit)
+    with FakeResourceManager(on_get=driver_writes) as rm:
+        rm.add(APP, ["RUNNING", "FINISHED:SUCCEEDED"])
+        monkeypatch.setenv("AIRFLOW_CONN_SPARK_TRACKED", json.dumps({
+            "conn_type": "spark", "host": "yarn",
+            "extra": {"deploy-mode": "cluster", "yarn_resourcemanager_webapp_address": rm.address}}))
+        spec = ScoringSpec(input=InputSpec(path=f"file://{tmp_path}/in", partition={"dt": "2026-01-05"}),
+                           model=ModelSpec(uri=deferred.model(tmp_path)),
+                           output=TargetSpec(path=f"file://{tmp_path}/out", partition={"dt": "2026-01-05"}),
+                           keys=["pin"], features=["a", "b", "c"]).validate()
+        hook = hook_module.SparkPredictHook(conn_id="spark_tracked", track_via_api=True,
+                                            store_uri=f"file://{tmp_path}/store")
+        with caplog.at_level("INFO"):
+            report = hook.run(spec)
+    assert report["status"] == "succeeded" and report["application_id"] == APP
+    text = caplog.text or capfd.readouterr().out  # the hook's log: caplog, or Airflow's stdout logging
+    assert status_lines(text) == ["phase scoring (footer job took 1s)", "phases done (publish took 1s)"], text[-3000:]
 
 
 # -- a real `airflow triggerer` process ----------------------------------------------------------------
