@@ -137,11 +137,8 @@ def _write_world(root: str) -> dict[str, str]:
             "model": "file://" + model}
 
 
-@pytest.mark.spark
-def test_job_logs_progress_and_reports_phase_seconds(tmp_path, capfd, monkeypatch, shared_spark):
-    """The job's run sequence (``job.main.run_in_session``: what spark-submit runs, on the shared local[2]
-    session) over 12 input files, one task each; its stdout is what spark-submit streams into the task log."""
-    from airflow_provider_spark_predict.job import main as job_main
+def _spec(world: dict[str, str], report_uri: str, run_id: str):
+    """The scoring spec of :func:`_write_world`'s partition, batches of 2,000 rows."""
     from airflow_provider_spark_predict.spec import (
         InputSpec,
         ModelSpec,
@@ -150,17 +147,21 @@ def test_job_logs_progress_and_reports_phase_seconds(tmp_path, capfd, monkeypatc
         TargetSpec,
     )
 
-    world = _write_world(str(tmp_path))
-    report_uri = "file://" + str(tmp_path / "report.json")
-    spec = ScoringSpec(
+    return ScoringSpec(
         input=InputSpec(path=world["input"], partition={"dt": "2026-01-01"}),
         model=ModelSpec(uri=world["model"]),
         output=TargetSpec(path=world["output"], partition={"dt": "2026-01-01"}),
-        keys=["pin"],
-        strategy=StrategySpec(batch_rows=2000),
-        report_uri=report_uri,
-        run_id="progress-test",
+        keys=["pin"], strategy=StrategySpec(batch_rows=2000), report_uri=report_uri, run_id=run_id,
     ).validate()
+
+
+@pytest.mark.spark
+def test_job_logs_progress_and_reports_phase_seconds(tmp_path, capfd, monkeypatch, shared_spark):
+    """The job's run sequence (``job.main.run_in_session``: what spark-submit runs, on the shared local[2]
+    session) over 12 input files, one task each; its stdout is what spark-submit streams into the task log."""
+    from airflow_provider_spark_predict.job import main as job_main
+
+    spec = _spec(_write_world(str(tmp_path)), "file://" + str(tmp_path / "report.json"), "progress-test")
     # polls every 0.1 s (the run takes ~2 s on a quiet machine): a line per 10 % step reached and a
     # heartbeat line every 0.1 s
     monkeypatch.setenv("SPARK_PREDICT_PROGRESS_S", "0.1")
@@ -206,25 +207,12 @@ def test_cluster_mode_status_file_is_logged_by_the_trigger(tmp_path, capfd, monk
     import threading
 
     from airflow_provider_spark_predict.job.progress import status_uri
-    from airflow_provider_spark_predict.spec import (
-        InputSpec,
-        ModelSpec,
-        ScoringSpec,
-        StrategySpec,
-        TargetSpec,
-    )
     from airflow_provider_spark_predict.triggers.yarn import YarnApplicationTrigger
     from tests.helpers.fake_rm import FakeResourceManager
     from tests.helpers.in_session import run_spec
 
-    world = _write_world(str(tmp_path))
     report_uri = "file://" + str(tmp_path / "reports" / "status-test.json")
-    spec = ScoringSpec(
-        input=InputSpec(path=world["input"], partition={"dt": "2026-01-01"}),
-        model=ModelSpec(uri=world["model"]),
-        output=TargetSpec(path=world["output"], partition={"dt": "2026-01-01"}),
-        keys=["pin"], strategy=StrategySpec(batch_rows=2000), report_uri=report_uri, run_id="status-test",
-    ).validate()
+    spec = _spec(_write_world(str(tmp_path)), report_uri, "status-test")
     monkeypatch.setenv("SPARK_PREDICT_PROGRESS_S", "0.1")
     app = "application_1_0100"
     result: dict = {}

@@ -27,16 +27,6 @@ NS = "scoring"
 POD = "spark-predict-run-1-driver"
 
 
-def first_event(trigger: KubernetesDriverPodTrigger) -> dict:
-    async def go() -> dict:
-        gen = trigger.run()
-        event = await asyncio.wait_for(gen.__anext__(), timeout=60)
-        await gen.aclose()
-        return event.payload
-
-    return asyncio.run(go())
-
-
 def pod_path(pod: str = POD) -> str:
     return f"/api/v1/namespaces/{NS}/pods/{pod}"
 
@@ -50,7 +40,7 @@ def test_trigger_walks_pending_running_to_the_end(final, status, final_status):
         api.add(NS, POD, ["Pending", "Running", "Running", final])
         trigger = KubernetesDriverPodTrigger(POD, api.address, NS, token="t0ken", poll_interval=0.05,
                                              context={"report_uri": "file:///r.json"})
-        event = first_event(trigger)
+        event = deferred.first_event(trigger)
         gets = [(p, auth) for m, p, auth in api.requests if m == "GET"]
     assert gets == [(pod_path(), "Bearer t0ken")] * 4  # every phase walked, token sent, stopped at the end
     assert event["status"] == status and event["application_id"] == POD
@@ -87,7 +77,7 @@ def test_error_event_when_the_api_cannot_be_reached():
         port = s.getsockname()[1]  # nothing listens here once the socket is closed
     trigger = KubernetesDriverPodTrigger(POD, f"http://127.0.0.1:{port}", NS, poll_interval=0.01, max_failures=2,
                                          timeout=2)
-    event = first_event(trigger)
+    event = deferred.first_event(trigger)
     assert event["status"] == "error"
     assert "after 2 attempts" in event["message"] and f"127.0.0.1:{port}" in event["message"]
 
@@ -97,7 +87,7 @@ def test_token_file_is_read(tmp_path):
     token.write_text("from-file\n")
     with FakeKubernetesApi() as api:
         api.add(NS, POD, ["Succeeded:0"])
-        first_event(KubernetesDriverPodTrigger(POD, api.address, NS, token_file=str(token), poll_interval=0.01))
+        deferred.first_event(KubernetesDriverPodTrigger(POD, api.address, NS, token_file=str(token), poll_interval=0.01))
         assert [auth for _, _, auth in api.requests] == ["Bearer from-file"]
 
 

@@ -20,16 +20,6 @@ from tests.helpers import deferred
 from tests.helpers.fake_rm import FakeResourceManager
 
 
-def first_event(trigger: YarnApplicationTrigger) -> dict:
-    async def go() -> dict:
-        gen = trigger.run()
-        event = await asyncio.wait_for(gen.__anext__(), timeout=60)
-        await gen.aclose()
-        return event.payload
-
-    return asyncio.run(go())
-
-
 @pytest.mark.parametrize(
     ("final", "status"),
     [("FINISHED:SUCCEEDED", "success"), ("FINISHED:FAILED", "failed"), ("FAILED:FAILED", "failed"),
@@ -40,7 +30,7 @@ def test_trigger_fires_once_the_application_ends(final, status):
     with FakeResourceManager() as rm:
         rm.add(app, ["ACCEPTED", "RUNNING", "RUNNING", final])
         trigger = YarnApplicationTrigger(app, rm.address, poll_interval=0.05, context={"report_uri": "file:///r.json"})
-        event = first_event(trigger)
+        event = deferred.first_event(trigger)
         polls = [p for m, p, _ in rm.requests if m == "GET"]
     state, final_status = final.split(":")
     assert event["status"] == status
@@ -56,7 +46,7 @@ def test_error_event_when_the_rm_cannot_be_reached():
         port = s.getsockname()[1]  # nothing listens here once the socket is closed
     trigger = YarnApplicationTrigger("application_1_0002", f"http://127.0.0.1:{port}", poll_interval=0.01,
                                      max_failures=3, timeout=2)
-    event = first_event(trigger)
+    event = deferred.first_event(trigger)
     assert event["status"] == "error"
     assert "after 3 attempts" in event["message"] and f"127.0.0.1:{port}" in event["message"]
 
@@ -64,7 +54,7 @@ def test_error_event_when_the_rm_cannot_be_reached():
 def test_error_event_when_the_rm_does_not_know_the_application():
     with FakeResourceManager() as rm:
         trigger = YarnApplicationTrigger("application_1_0404", rm.address, poll_interval=0.01, max_failures=2)
-        event = first_event(trigger)
+        event = deferred.first_event(trigger)
     assert event["status"] == "error" and "404" in event["message"]
 
 
@@ -123,7 +113,7 @@ def test_trigger_logs_each_new_status_line_of_the_driver(tmp_path, capfd):
     with FakeResourceManager(on_get=driver_writes) as rm:
         rm.add(app, ["ACCEPTED", "RUNNING", "RUNNING", "RUNNING", "RUNNING", "FINISHED:SUCCEEDED"])
         trigger = YarnApplicationTrigger(app, rm.address, poll_interval=0.01, status_uri=f"file://{status}")
-        event = first_event(trigger)
+        event = deferred.first_event(trigger)
     assert event["status"] == "success"
     assert status_lines(capfd.readouterr().out) == ["phase footer job", "phase scoring (footer job took 1s)", "progress scoring: 50 %, tasks 2/4",
                       "progress scoring: 100 %, tasks 4/4", "phases done"]  # each line once, in order
@@ -135,7 +125,7 @@ def test_trigger_without_a_status_file_yet_logs_no_status(tmp_path, capfd):
         rm.add(app, ["RUNNING", "FINISHED:SUCCEEDED"])
         trigger = YarnApplicationTrigger(app, rm.address, poll_interval=0.01,
                                          status_uri=f"file://{tmp_path}/missing/run.status")
-        assert first_event(trigger)["status"] == "success"
+        assert deferred.first_event(trigger)["status"] == "success"
     out = capfd.readouterr().out
     assert "YARN application application_1_0008: RUNNING" in out  # the trigger's lines are in this output
     assert "driver status" not in out

@@ -36,6 +36,19 @@ with DAG("deferred_scoring", schedule=None, start_date=datetime(2026, 1, 1)) as 
 '''
 
 
+def first_event(trigger: Any, timeout: float = 60) -> dict[str, Any]:
+    """Run ``trigger`` in an event loop of its own until its first event; its payload."""
+    import asyncio
+
+    async def go() -> dict[str, Any]:
+        gen = trigger.run()
+        event = await asyncio.wait_for(gen.__anext__(), timeout=timeout)
+        await gen.aclose()
+        return dict(event.payload)
+
+    return asyncio.run(go())
+
+
 def model(tmp_path: pathlib.Path) -> str:
     """A tiny XGBoost model file over features a, b, c."""
     import numpy as np
@@ -136,6 +149,7 @@ def ti_row(ti_id: Any) -> tuple[Any, Any, Any]:
 
     with create_session() as session:
         ti = session.scalar(select(TaskInstance).where(TaskInstance.id == ti_id))
+        assert ti is not None, ti_id
         return ti.state, ti.next_kwargs, ti.trigger_id
 
 
@@ -184,6 +198,7 @@ def via_real_triggerer(monkeypatch: Any, seen: dict[str, Any]) -> None:
             raise RuntimeError("task killed while deferred")
         state, next_kwargs, _ = wait(lambda: (r := ti_row(task_sdk_ti.id))[0] == "scheduled" and r,
                                      "the triggerer's event", seen["t"])
-        return TriggerEvent(deserialize(next_kwargs)["event"])
+        kwargs: Any = deserialize(next_kwargs)
+        return TriggerEvent(kwargs["event"])
 
     monkeypatch.setattr(sdk_dag, "_run_inline_trigger", run)

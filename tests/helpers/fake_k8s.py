@@ -9,10 +9,9 @@ deleting. Every request is recorded in ``requests`` with its ``Authorization`` h
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.helpers.fake_http import FakeServer, JsonHandler
 
 PODS = "/api/v1/namespaces/{ns}/pods/{name}"
 
@@ -28,7 +27,7 @@ def pod_body(ns: str, name: str, step: str) -> dict[str, Any]:
     return {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": name, "namespace": ns}, "status": status}
 
 
-class FakeKubernetesApi:
+class FakeKubernetesApi(FakeServer):
     """The server, in a daemon thread.
 
     :param delete_status: HTTP status of a pod delete (200 deletes; 401/403 refuse)
@@ -37,22 +36,9 @@ class FakeKubernetesApi:
     def __init__(self, delete_status: int = 200) -> None:
         self.pods: dict[tuple[str, str], list[str]] = {}
         self.delete_status = delete_status
-        self.requests: list[tuple[str, str, str | None]] = []
-        self.lock = threading.Lock()
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, code: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _pod(self) -> tuple[str, str] | None:
                 parts = self.path.strip("/").split("/")
                 if len(parts) == 6 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "pods":
@@ -61,7 +47,7 @@ class FakeKubernetesApi:
 
             def _not_found(self, key: tuple[str, str] | None) -> None:
                 name = key[1] if key else self.path
-                self._send(404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404,
+                self.send_json(404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404,
                                  "message": f'pods "{name}" not found'})
 
             def do_GET(self) -> None:  # noqa: N802
@@ -71,14 +57,14 @@ class FakeKubernetesApi:
                 if key is None or step is None:
                     self._not_found(key)
                     return
-                self._send(200, pod_body(key[0], key[1], step))
+                self.send_json(200, pod_body(key[0], key[1], step))
 
             def do_DELETE(self) -> None:  # noqa: N802
                 api.record("DELETE", self.path, self.headers.get("Authorization"))
                 key = self._pod()
                 if api.delete_status != 200:
                     code = api.delete_status
-                    self._send(code, {"kind": "Status", "status": "Failure", "code": code,
+                    self.send_json(code, {"kind": "Status", "status": "Failure", "code": code,
                                       "reason": "Forbidden" if code == 403 else "Unauthorized",
                                       "message": "fake API: delete refused"})
                     return
@@ -87,12 +73,9 @@ class FakeKubernetesApi:
                 if not found:
                     self._not_found(key)
                     return
-                self._send(200, {"kind": "Status", "status": "Success"})
+                self.send_json(200, {"kind": "Status", "status": "Success"})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.address = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     def add(self, namespace: str, name: str, phases: list[str]) -> None:
         """Create a pod that walks ``phases`` (one per GET)."""
@@ -106,19 +89,7 @@ class FakeKubernetesApi:
                 return None
             return steps.pop(0) if len(steps) > 1 else steps[0]
 
-    def record(self, method: str, path: str, auth: str | None) -> None:
-        with self.lock:
-            self.requests.append((method, path, auth))
-
     def calls(self, method: str) -> list[str]:
         """Paths of the requests with ``method``."""
         with self.lock:
             return [p for m, p, _ in self.requests if m == method]
-
-    def __enter__(self) -> FakeKubernetesApi:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
