@@ -244,3 +244,45 @@ def test_attach_asks_the_api_for_the_recorded_driver_pod(monkeypatch):
         assert dep.attach(POD)[1:] == ("gone", False)
         assert [a for _, _, a in api.requests] == ["Bearer t0ken"] * 2
         assert dep.run_conf("r-1") == {DRIVER_POD_CONF: driver_pod_name("r-1")}
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"deploy-mode": "client", "namespace": NS}, r"needs YARN or Kubernetes cluster mode; the connection gives "
+                                                 r"k8s://https://k8s.example:6443 \(client mode\)"),
+    ({"deploy-mode": "cluster"}, r"needs the extra 'namespace'"),
+    ({"deploy-mode": "cluster", "namespace": NS, "k8s_api_server": "k8s.example:6443"}, r"k8s_api_server"),
+])
+def test_deferrable_is_refused_before_staging_without_what_the_trigger_needs(monkeypatch, extra, message):
+    import json
+
+    from airflow.providers.apache.spark.hooks import spark_submit
+
+    from airflow_provider_spark_predict.exceptions import SpecError
+    from airflow_provider_spark_predict.hooks.predict import SparkPredictHook
+
+    monkeypatch.setattr(spark_submit, "kube_client", object(), raising=False)  # cncf.kubernetes not installed
+    monkeypatch.setenv("AIRFLOW_CONN_K8S_DEFER", json.dumps({"conn_type": "spark",
+                                                             "host": "k8s://https://k8s.example:6443", "extra": extra}))
+    with pytest.raises(SpecError, match=message):
+        SparkPredictHook(conn_id="k8s_defer").detached_deployment()
+
+
+def test_api_access_defaults_from_the_master(monkeypatch):
+    import json
+    import logging
+
+    from airflow.providers.apache.spark.hooks import spark_submit
+
+    from airflow_provider_spark_predict.deploy import deployment_for, resolve_target
+
+    monkeypatch.setattr(spark_submit, "kube_client", object(), raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_K8S_ACCESS", json.dumps({
+        "conn_type": "spark", "host": "k8s://https://k8s.example:6443",
+        "extra": {"deploy-mode": "cluster", "namespace": NS, "k8s_ca_cert": "/etc/k8s-ca.crt"}}))
+    dep = deployment_for(resolve_target("k8s_access", "spark_default", None, logging.getLogger("t")),
+                         track_via_api=True)
+    access = dep.api_access()
+    assert access["api_server"] == "https://k8s.example:6443" and access["namespace"] == NS
+    assert access["verify"] == "/etc/k8s-ca.crt" and access["token"] is None
+    trigger = dep.trigger(POD, poll_interval=5, context={"run_id": "r"})
+    assert isinstance(trigger, KubernetesDriverPodTrigger) and trigger.url == f"https://k8s.example:6443{pod_path()}"

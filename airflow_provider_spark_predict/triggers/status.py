@@ -14,26 +14,10 @@ from typing import Any
 from airflow_provider_spark_predict.exceptions import SparkPredictError
 
 
-def read_status(uri: str, storage_options: dict[str, Any] | None = None) -> str | None:
-    """The status file's line, or ``None`` when it does not exist (yet) or cannot be read.
+class StatusTail:
+    """Reads the run's status file; :meth:`new_line` gives its line only when it changed since the last call.
 
     :param uri: the status file (``file://``, ``hdfs://``, ``webhdfs://``, ...)
-    :param storage_options: fsspec options of the store
-    """
-    from airflow_provider_spark_predict.staging import open_store
-
-    folder, _, name = uri.rpartition("/")
-    try:
-        text = open_store(folder, storage_options).read_text(name)
-    except (OSError, SparkPredictError, ValueError):
-        return None
-    return text.strip() if text else None
-
-
-class StatusTail:
-    """Remembers the last status line logged; :meth:`new_line` gives a line only when it changed.
-
-    :param uri: the status file
     :param storage_options: fsspec options of the store
     """
 
@@ -41,10 +25,24 @@ class StatusTail:
         self.uri = uri
         self.storage_options = storage_options
         self.last: str | None = None
+        self._store: Any = None
+
+    def read(self) -> str | None:
+        """The file's line, or ``None`` when it does not exist (yet) or cannot be read."""
+        folder, _, name = self.uri.rpartition("/")
+        try:
+            if self._store is None:
+                from airflow_provider_spark_predict.staging import open_store
+
+                self._store = open_store(folder, self.storage_options)
+            text = self._store.read_text(name)
+        except (OSError, SparkPredictError, ValueError):
+            return None
+        return text.strip() if text else None
 
     def new_line(self) -> str | None:
-        """Read the file; its line if it differs from the last one returned, else ``None``."""
-        line = read_status(self.uri, self.storage_options)
+        """The file's line if it differs from the last one returned, else ``None``."""
+        line = self.read()
         if line is None or line == self.last:
             return None
         self.last = line
