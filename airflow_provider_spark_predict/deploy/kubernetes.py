@@ -50,11 +50,18 @@ class KubernetesDeployment(Deployment):
     name = "kubernetes"
     api_tracking_flag = "track_driver_via_k8s_api"
 
+    #: The driver pod name :meth:`run_conf` gave the last run (when spark-submit's output did not name it).
+    driver_pod: str | None = None
+
     def run_conf(self, run_id: str) -> dict[str, Any]:
-        return {DRIVER_POD_CONF: driver_pod_name(run_id)} if self.cluster_mode else {}
+        if not self.cluster_mode:
+            return {}
+        self.driver_pod = driver_pod_name(run_id)
+        return {DRIVER_POD_CONF: self.driver_pod}
 
     def submitted_id(self, hook: Any) -> str | None:
-        return getattr(hook, "_kubernetes_driver_pod", None) or (getattr(hook, "_conf", None) or {}).get(DRIVER_POD_CONF)
+        """The driver pod spark-submit named in its output, else the one :meth:`run_conf` chose."""
+        return getattr(hook, "_kubernetes_driver_pod", None) or self.driver_pod
 
     def follow(self, hook: Any, application_id: str) -> None:
         # The provider's pod polling loop (private, like the YARN one); None: the pod vanished (killed).
