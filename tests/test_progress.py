@@ -105,6 +105,35 @@ def test_phases_lines_and_seconds_with_a_fake_clock():
                      "phases done (checks took 3s)"]
 
 
+def test_status_file_keeps_the_latest_line_and_never_breaks_the_run():
+    """Inside ``status_file`` phase lines replace the file's content; a failing write is reported once and
+    switches the file off (the run goes on); outside the block nothing is written."""
+    files: dict[str, str] = {}
+    lines: list[str] = []
+    with progress.status_file(files.__setitem__, "mem://r/run.status", lines.append):
+        phases = progress.Phases(lines.append, clock=lambda: 0.0)
+        phases.phase("scoring")
+        phases.phase("checks")
+        assert list(files) == ["mem://r/run.status"]
+        assert re.fullmatch(r"\S+Z phase checks \(scoring took 0s\)\n", files["mem://r/run.status"])
+    phases.phase("publish")  # after the block: printed, not written
+    assert "publish" not in files["mem://r/run.status"]
+    assert progress.status_uri("hdfs://nn/store/reports/t/dt=1/run-1.json") == "hdfs://nn/store/reports/t/dt=1/run-1.status"
+
+    def refuse(uri: str, text: str) -> None:
+        raise PermissionError("no write access")
+
+    lines.clear()
+    with progress.status_file(refuse, "hdfs://nn/r/run.status", lines.append):
+        phases = progress.Phases(lines.append)
+        phases.phase("scoring")
+        phases.phase("checks")
+    warnings = [ln for ln in lines if ln.startswith("status file")]
+    assert warnings == ["status file hdfs://nn/r/run.status not written, no more status lines there "
+                        "(PermissionError: no write access)"]
+    assert lines[0] == "phase scoring" and lines[-1].startswith("phase checks")
+
+
 # -- the real job on the shared Spark local[2] session ------------------------------------------------
 
 ROWS = 48_000

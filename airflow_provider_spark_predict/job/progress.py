@@ -12,12 +12,12 @@ task log (local, standalone client, YARN/k8s client mode; in cluster mode the dr
 
 The interval is read from the Spark conf ``spark.sparkpredict.progressIntervalSeconds`` (set it through
 the operator's ``spark_conf``), else the environment variable ``SPARK_PREDICT_PROGRESS_S``, else 30.
+:class:`ProgressLine` holds the decision and formatting logic and takes the clock as an argument, so it is
+testable without Spark.
 
 Cluster mode: the driver's stdout stays on the cluster, so inside :func:`status_file` every phase and
 progress line is also written, replacing the previous one, to the run's status file next to its report
 (:func:`status_uri`); the deferred triggers and the API tracking loop read it and log each new line.
-:class:`ProgressLine` holds the decision and formatting logic and takes the clock as an argument, so it is
-testable without Spark.
 """
 
 from __future__ import annotations
