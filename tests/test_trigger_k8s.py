@@ -286,3 +286,30 @@ def test_api_access_defaults_from_the_master(monkeypatch):
     assert access["verify"] == "/etc/k8s-ca.crt" and access["token"] is None
     trigger = dep.trigger(POD, poll_interval=5, context={"run_id": "r"})
     assert isinstance(trigger, KubernetesDriverPodTrigger) and trigger.url == f"https://k8s.example:6443{pod_path()}"
+
+
+def test_resume_after_the_driver_pod_is_gone_reads_its_report_if_any(tmp_path):
+    """A driver pod deleted before the trigger saw it end: its report decides; without one the task fails
+    saying so (``operators.deferral.resume_report``, the store is a real ``file://`` folder)."""
+    import json
+
+    from airflow_provider_spark_predict.hooks.predict import SparkPredictHook
+    from airflow_provider_spark_predict.operators.deferral import resume_report
+    from airflow_provider_spark_predict.spec import InputSpec, ModelSpec, ScoringSpec, TargetSpec
+
+    def spec():
+        return ScoringSpec(input=InputSpec(path="file:///in", partition={"dt": "2026-01-05"}),
+                           model=ModelSpec(uri="file:///m.json"),
+                           output=TargetSpec(path="file:///out", partition={"dt": "2026-01-05"}), keys=["pin"])
+
+    report_uri = f"file://{tmp_path}/store/reports/r-1.json"
+    event = {"status": "gone", "application_id": POD, "state": "gone", "final_status": "gone", "kind": "driver pod",
+             "diagnostics": f"driver pod {POD} no longer exists in namespace {NS}",
+             "context": {"run_id": "r-1", "report_uri": report_uri}}
+    hook = SparkPredictHook(conn_id="spark_default", store_uri=f"file://{tmp_path}/store")
+    with pytest.raises(JobError, match=rf"no longer exists in namespace {NS}; the run wrote no report to "):
+        resume_report(hook, spec(), event)
+    (tmp_path / "store" / "reports").mkdir(parents=True)
+    (tmp_path / "store" / "reports" / "r-1.json").write_text(json.dumps({**REPORT, "run_id": "r-1"}))
+    report = resume_report(hook, spec(), event)
+    assert report["status"] == "succeeded" and report["run_id"] == "r-1" and report["application_id"] == POD
