@@ -169,7 +169,7 @@ def test_k8s_follow_maps_the_pod_phase(conn, monkeypatch, fake_kube_client):
     monkeypatch.setattr(SparkSubmitHook, "_poll_k8s_driver_via_api", lambda self: "Failed")
     with pytest.raises(JobError, match="driver pod driver-1 ended in phase Failed"):
         dep.follow(hook, "driver-1")
-    assert dep.attach("driver-1") is None  # no re-attach on Kubernetes
+    # re-attach to a recorded driver pod (through the Kubernetes API): tests/test_trigger_k8s.py
 
 
 # -- re-attach --------------------------------------------------------------------------------------

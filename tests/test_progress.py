@@ -105,6 +105,35 @@ def test_phases_lines_and_seconds_with_a_fake_clock():
                      "phases done (checks took 3s)"]
 
 
+def test_status_file_keeps_the_latest_line_and_never_breaks_the_run():
+    """Inside ``status_file`` phase lines replace the file's content; a failing write is reported once and
+    switches the file off (the run goes on); outside the block nothing is written."""
+    files: dict[str, str] = {}
+    lines: list[str] = []
+    with progress.status_file(files.__setitem__, "mem://r/run.status", lines.append):
+        phases = progress.Phases(lines.append, clock=lambda: 0.0)
+        phases.phase("scoring")
+        phases.phase("checks")
+        assert list(files) == ["mem://r/run.status"]
+        assert re.fullmatch(r"\S+Z phase checks \(scoring took 0s\)\n", files["mem://r/run.status"])
+    phases.phase("publish")  # after the block: printed, not written
+    assert "publish" not in files["mem://r/run.status"]
+    assert progress.status_uri("hdfs://nn/store/reports/t/dt=1/run-1.json") == "hdfs://nn/store/reports/t/dt=1/run-1.status"
+
+    def refuse(uri: str, text: str) -> None:
+        raise PermissionError("no write access")
+
+    lines.clear()
+    with progress.status_file(refuse, "hdfs://nn/r/run.status", lines.append):
+        phases = progress.Phases(lines.append)
+        phases.phase("scoring")
+        phases.phase("checks")
+    warnings = [ln for ln in lines if ln.startswith("status file")]
+    assert warnings == ["status file hdfs://nn/r/run.status not written, no more status lines there "
+                        "(PermissionError: no write access)"]
+    assert lines[0] == "phase scoring" and lines[-1].startswith("phase checks")
+
+
 # -- the real job on the shared Spark local[2] session ------------------------------------------------
 
 ROWS = 48_000
@@ -137,11 +166,8 @@ def _write_world(root: str) -> dict[str, str]:
             "model": "file://" + model}
 
 
-@pytest.mark.spark
-def test_job_logs_progress_and_reports_phase_seconds(tmp_path, capfd, monkeypatch, shared_spark):
-    """The job's run sequence (``job.main.run_in_session``: what spark-submit runs, on the shared local[2]
-    session) over 12 input files, one task each; its stdout is what spark-submit streams into the task log."""
-    from airflow_provider_spark_predict.job import main as job_main
+def _spec(world: dict[str, str], report_uri: str, run_id: str):
+    """The scoring spec of :func:`_write_world`'s partition, batches of 2,000 rows."""
     from airflow_provider_spark_predict.spec import (
         InputSpec,
         ModelSpec,
@@ -150,17 +176,21 @@ def test_job_logs_progress_and_reports_phase_seconds(tmp_path, capfd, monkeypatc
         TargetSpec,
     )
 
-    world = _write_world(str(tmp_path))
-    report_uri = "file://" + str(tmp_path / "report.json")
-    spec = ScoringSpec(
+    return ScoringSpec(
         input=InputSpec(path=world["input"], partition={"dt": "2026-01-01"}),
         model=ModelSpec(uri=world["model"]),
         output=TargetSpec(path=world["output"], partition={"dt": "2026-01-01"}),
-        keys=["pin"],
-        strategy=StrategySpec(batch_rows=2000),
-        report_uri=report_uri,
-        run_id="progress-test",
+        keys=["pin"], strategy=StrategySpec(batch_rows=2000), report_uri=report_uri, run_id=run_id,
     ).validate()
+
+
+@pytest.mark.spark
+def test_job_logs_progress_and_reports_phase_seconds(tmp_path, capfd, monkeypatch, shared_spark):
+    """The job's run sequence (``job.main.run_in_session``: what spark-submit runs, on the shared local[2]
+    session) over 12 input files, one task each; its stdout is what spark-submit streams into the task log."""
+    from airflow_provider_spark_predict.job import main as job_main
+
+    spec = _spec(_write_world(str(tmp_path)), "file://" + str(tmp_path / "report.json"), "progress-test")
     # polls every 0.1 s (the run takes ~2 s on a quiet machine): a line per 10 % step reached and a
     # heartbeat line every 0.1 s
     monkeypatch.setenv("SPARK_PREDICT_PROGRESS_S", "0.1")
@@ -193,3 +223,63 @@ def test_job_logs_progress_and_reports_phase_seconds(tmp_path, capfd, monkeypatc
     assert all(isinstance(v, float) and v >= 0 for v in written["phases_s"].values())
     assert written["rows_scored"] == ROWS and written["rows_per_s"] > 0
     assert written["durations"]["score_write_s"] >= 0
+
+
+@pytest.mark.spark
+def test_cluster_mode_status_file_is_logged_by_the_trigger(tmp_path, capfd, monkeypatch, shared_spark):
+    """Cluster mode: the driver's stdout stays on the cluster. The real job (``tests.helpers.in_session.run_spec``
+    on the shared local[2] session, in a thread, playing the driver on the cluster) keeps its latest phase/
+    progress line in the status file beside its report; meanwhile a YarnApplicationTrigger polls a fake
+    ResourceManager (YARN itself is not run here: the application is RUNNING until the job's thread ends) and
+    logs each new line it reads from that file."""
+    import asyncio
+    import threading
+
+    from airflow_provider_spark_predict.job.progress import status_uri
+    from airflow_provider_spark_predict.triggers.yarn import YarnApplicationTrigger
+    from tests.helpers.fake_rm import FakeResourceManager
+    from tests.helpers.in_session import run_spec
+
+    report_uri = "file://" + str(tmp_path / "reports" / "status-test.json")
+    spec = _spec(_write_world(str(tmp_path)), report_uri, "status-test")
+    monkeypatch.setenv("SPARK_PREDICT_PROGRESS_S", "0.1")
+    app = "application_1_0100"
+    result: dict = {}
+    with FakeResourceManager() as rm:
+        rm.add(app, ["RUNNING"])
+
+        def driver() -> None:
+            try:
+                result["report"] = run_spec(shared_spark, spec)
+            finally:
+                rm.add(app, ["FINISHED:SUCCEEDED"])  # the application ends when its driver returns
+
+        trigger = YarnApplicationTrigger(app, rm.address, poll_interval=0.05, status_uri=status_uri(report_uri))
+
+        async def wait_for_event() -> dict:
+            gen = trigger.run()
+            event = await asyncio.wait_for(gen.__anext__(), timeout=600)
+            await gen.aclose()
+            return event.payload
+
+        thread = threading.Thread(target=driver)
+        thread.start()
+        try:
+            event = asyncio.run(wait_for_event())
+        finally:
+            thread.join()
+    out = capfd.readouterr().out
+    assert result["report"]["status"] == "succeeded", out[-3000:]
+    assert event["status"] == "success"
+
+    printed = [ln.removeprefix("[spark-predict] ") for ln in out.splitlines() if ln.startswith("[spark-predict] ")]
+    logged = re.findall(r"driver status: \S+Z (.+?)\s+\[airflow_provider", out)
+    assert logged, out[-3000:]
+    # each logged line is a line the driver printed, in the driver's order (a subsequence: the trigger sees
+    # only the latest line at each poll; the same text twice = two writes, e.g. two heartbeats in one second)
+    rest = iter(printed)
+    assert all(any(line == p for p in rest) for line in logged), (logged, printed)
+    assert logged[-1].startswith("phases done (publish took "), logged  # read after the application ended
+    # the file holds the latest line only (overwritten, not appended)
+    text = (tmp_path / "reports" / "status-test.status").read_text()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ phases done \(publish took \S+\)\n", text), text

@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_spark_predict.exceptions import SparkPredictError
+from airflow_provider_spark_predict.exceptions import SparkPredictError, SpecError
 
 #: Connection id the log and the submit hook use for the embedded ``local[*]`` default.
 EMBEDDED_CONN = "spark_predict_embedded"
@@ -180,6 +180,14 @@ class Deployment:
         conf.update(user_conf)
         return conf
 
+    def run_conf(self, run_id: str) -> dict[str, Any]:
+        """Conf that depends on the run (e.g. the Kubernetes driver pod's name), under :meth:`conf` (the
+        user's conf wins); none by default.
+
+        :param run_id: the run id
+        """
+        return {}
+
     def this_interpreter_conf(self) -> dict[str, str]:
         """Run the driver and the Python workers with this interpreter."""
         return {"spark.pyspark.python": sys.executable, "spark.pyspark.driver.python": sys.executable}
@@ -243,3 +251,23 @@ class Deployment:
     def kill(self, hook: Any) -> None:
         """Kill the application of ``hook`` (the provider's ``on_kill`` knows every master's way)."""
         hook.on_kill()
+
+    # -- deferral ------------------------------------------------------------------------------------
+    def check_deferrable(self) -> None:
+        """Before anything is staged for ``deferrable=True``.
+
+        :raises SpecError: this backend cannot defer, or the connection lacks what the trigger needs
+        """
+        raise SpecError(f"deferrable=True needs YARN or Kubernetes cluster mode; the connection gives "
+                        f"{self.master} ({self.target.deploy_mode} mode)")
+
+    def trigger(self, application_id: str, **kwargs: Any) -> Any:
+        """The trigger that waits for ``application_id`` in the triggerer (``deferrable=True``).
+
+        :param application_id: the id :meth:`submit` returned
+        :param kwargs: :class:`~airflow_provider_spark_predict.triggers.base.ClusterApplicationTrigger`
+            arguments (poll_interval, context, status_uri, storage_options)
+        :raises SpecError: this backend cannot defer, or the connection lacks what the trigger needs
+        """
+        self.check_deferrable()
+        raise AssertionError("unreachable: a backend that can defer overrides trigger()")

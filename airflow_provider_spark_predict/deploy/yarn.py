@@ -58,6 +58,17 @@ class YarnDeployment(Deployment):
                             "(e.g. http://rm:8088) to follow the application through the ResourceManager")
         return str(rm) if rm else None
 
+    def check_deferrable(self) -> None:
+        """:raises SpecError: client mode, or no ``yarn_resourcemanager_webapp_address`` extra"""
+        if not self.track_via_api:
+            super().check_deferrable()
+        self.rm_address(required=True)
+
+    def trigger(self, application_id: str, **kwargs: Any) -> Any:
+        from airflow_provider_spark_predict.triggers.yarn import YarnApplicationTrigger
+
+        return YarnApplicationTrigger(application_id, str(self.rm_address(required=True)), **kwargs)
+
     def tracking_url(self, application_id: str | None) -> str | None:
         """The ResourceManager's application page when the connection extra has
         ``yarn_resourcemanager_webapp_address``; else ``None``."""

@@ -15,8 +15,9 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_spark_predict import embedded, exceptions, preflight, runs
-from airflow_provider_spark_predict.deploy import Deployment, YarnDeployment, deployment_for, resolve_target
+from airflow_provider_spark_predict.deploy import Deployment, deployment_for, resolve_target
 from airflow_provider_spark_predict.exceptions import JobError
+from airflow_provider_spark_predict.job.progress import status_uri
 from airflow_provider_spark_predict.report import RunReport, raise_if_error, report_folder
 from airflow_provider_spark_predict.runs import new_run_id
 from airflow_provider_spark_predict.spec import ScoringSpec
@@ -25,6 +26,8 @@ from airflow_provider_spark_predict.staging.store import local_path as _local_pa
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JOB_MAIN = os.path.join(PACKAGE_DIR, "job", "main.py")
+#: Seconds between reads of the run's status file while an application is followed through the API.
+STATUS_POLL_S = 10.0
 FLAVOR_MODULES = {"sklearn": "sklearn", "xgboost": "xgboost", "lightgbm": "lightgbm", "spark_pipeline": None}
 
 
@@ -182,7 +185,8 @@ class SparkPredictHook(BaseHook):
         self.write_text(spec_uri, spec.to_json())
         env_kind = (self.environment or {}).get("kind", "venv")
         self._submit_hook = deployment.submit_hook(
-            conf=deployment.conf(staged["environment"], env_kind, self.spark_conf),
+            conf={**deployment.run_conf(spec.run_id),
+                  **deployment.conf(staged["environment"], env_kind, self.spark_conf)},
             py_files=_local_path(staged["code"].uri),
             name=f"spark-predict-{spec.output.table or 'path'}-{'-'.join(spec.output.partition.values())}",
             application_args=["--spec", spec_uri],
@@ -204,9 +208,9 @@ class SparkPredictHook(BaseHook):
             return None
         record, submit_hook, active = found
         self._submit_hook = submit_hook
-        if active:
-            self.resolve_deployment().follow(submit_hook, str(record["application_id"]))
         spec.run_id, spec.report_uri = record["run_id"], record["report_uri"]
+        if active:
+            self._follow(spec, submit_hook, str(record["application_id"]))
         return self._read_report(spec, None, {})
 
     def _recorded_application(self, spec: ScoringSpec) -> tuple[dict[str, Any], Any, bool] | None:
@@ -258,10 +262,19 @@ class SparkPredictHook(BaseHook):
             app_id = deployment.submit(submit_hook, JOB_MAIN)
             if app_id:
                 runs.record_submission(self._store(), spec, app_id, deployment.master, self._logger)
-                deployment.follow(submit_hook, app_id)
+                self._follow(spec, submit_hook, app_id)
         except Exception as err:  # noqa: BLE001 - the report (if any) says more than the exit code
             submit_error = err
         return self._read_report(spec, submit_error, staged)
+
+    def _follow(self, spec: ScoringSpec, submit_hook: Any, app_id: str) -> None:
+        """Wait for a cluster-mode application through the cluster's API, logging the driver's new status
+        lines (its stdout stays on the cluster) from the run's status file meanwhile."""
+        from airflow_provider_spark_predict.triggers.status import StatusTail, StatusWatcher
+
+        tail = StatusTail(status_uri(spec.report_uri), self.storage_options)
+        with StatusWatcher(tail, self.log, interval_s=STATUS_POLL_S):
+            self.resolve_deployment().follow(submit_hook, app_id)
 
     def _checked_model(self, spec: ScoringSpec) -> Any:
         """Check the model file (preflight) and stage it; ``spec.model.uri`` becomes the staged URI."""
@@ -286,27 +299,31 @@ class SparkPredictHook(BaseHook):
         checked["resubmission_skipped"] = reason
         return checked
 
-    # -- deferral (YARN cluster mode) --------------------------------------------------------------------
-    def detached_deployment(self) -> YarnDeployment:
-        """The YARN cluster-mode backend a deferred run needs (tracking through the RM REST API).
+    # -- deferral (YARN / Kubernetes cluster mode) ------------------------------------------------------
+    def detached_deployment(self) -> Deployment:
+        """The cluster-mode backend a deferred run needs (YARN through the RM REST API, Kubernetes through
+        the Kubernetes API), with what its trigger needs from the connection.
 
-        :raises SpecError: another master or deploy mode, or no ``yarn_resourcemanager_webapp_address``
+        :raises SpecError: another master or deploy mode, or a missing connection extra
+            (``yarn_resourcemanager_webapp_address``; ``namespace`` on Kubernetes)
         """
         if not self.track_via_api:
             self.track_via_api, self._deployment = True, None
         deployment = self.resolve_deployment()
-        if not isinstance(deployment, YarnDeployment) or not deployment.track_via_api:
-            raise exceptions.SpecError(f"deferrable=True needs YARN cluster mode; the connection gives "
-                                       f"{deployment.master} ({deployment.target.deploy_mode} mode)")
-        deployment.rm_address(required=True)
+        deployment.check_deferrable()
         return deployment
 
-    def rm_address(self) -> str:
-        """The YARN ResourceManager web address of the connection (``yarn_resourcemanager_webapp_address``).
+    def trigger(self, application_id: str, run_id: str, report_uri: str, poll_interval: float) -> Any:
+        """The trigger that waits for ``application_id`` in the triggerer and logs the run's status lines.
 
-        :raises SpecError: not YARN cluster mode, or the extra is missing
+        :param application_id: YARN application id or driver pod name
+        :param run_id: the run
+        :param report_uri: its report (handed back in the event, with ``run_id``)
+        :param poll_interval: seconds between polls
         """
-        return str(self.detached_deployment().rm_address(required=True))
+        return self.detached_deployment().trigger(
+            application_id, poll_interval=poll_interval, context={"run_id": run_id, "report_uri": report_uri},
+            status_uri=status_uri(report_uri), storage_options=self.storage_options or None)
 
     def prepare_detached(self, spec: ScoringSpec, skip_if_checked: bool = False) -> dict[str, Any] | None:
         """Before a deferred run: check and stage the model; with ``skip_if_checked`` return the checked
@@ -334,8 +351,9 @@ class SparkPredictHook(BaseHook):
         return str(record["application_id"]), str(record["run_id"]), str(record["report_uri"])
 
     def submit_detached(self, spec: ScoringSpec) -> tuple[str, str, str]:
-        """Stage and submit ``spec`` in YARN cluster mode; return once YARN accepted it:
-        ``(application id, run id, report URI)``. The submission is recorded so a retry re-attaches.
+        """Stage and submit ``spec`` in cluster mode; return once YARN accepted it / the driver pod exists:
+        ``(application id or driver pod, run id, report URI)``. The submission is recorded so a retry
+        re-attaches.
 
         :param spec: the run, with ``model.uri`` already the staged URI (:meth:`prepare_detached`)
         :raises JobError: spark-submit gave no application id
@@ -343,11 +361,11 @@ class SparkPredictHook(BaseHook):
         deployment = self.detached_deployment()
         embedded.ensure_spark_submit_on_path()
         submit_hook = self.prepare(spec)  # the model is staged already: a cache hit
-        self.log.info("submitting run %s to YARN (cluster mode, deferrable): %s -> %s", spec.run_id,
-                      spec.input.describe(), spec.output.describe())
+        self.log.info("submitting run %s to %s (cluster mode, deferrable, %s backend): %s -> %s", spec.run_id,
+                      deployment.master, deployment.name, spec.input.describe(), spec.output.describe())
         app_id = deployment.submit(submit_hook, JOB_MAIN)
         if not app_id:
-            raise JobError(f"spark-submit returned without a YARN application id for run {spec.run_id}")
+            raise JobError(f"spark-submit returned without an application id / driver pod for run {spec.run_id}")
         runs.record_submission(self._store(), spec, app_id, deployment.master, self._logger)
         return app_id, str(spec.run_id), str(spec.report_uri)
 

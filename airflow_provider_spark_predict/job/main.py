@@ -3,7 +3,10 @@
 Runs :func:`airflow_provider_spark_predict.run.sequence.score_partition` with the Spark engine
 (:class:`airflow_provider_spark_predict.job.spark_engine.SparkEngine`): read the input partition, score it
 on the executors, write a version folder, check it, publish it only when no ``fail`` check failed, and
-write the run report (JSON) to ``spec.report_uri`` in every outcome, errors included.
+write the run report (JSON) to ``spec.report_uri`` in every outcome, errors included. Meanwhile the
+latest phase/progress line is kept in the run's status file beside the report
+(:func:`airflow_provider_spark_predict.job.progress.status_uri`), for cluster mode where this driver's
+output does not reach the Airflow task log.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import os
 import sys
 from typing import Any
 
+from airflow_provider_spark_predict.job import progress
 from airflow_provider_spark_predict.job.hadoopfs import HadoopFS
-from airflow_provider_spark_predict.job.spark_engine import SparkEngine
+from airflow_provider_spark_predict.job.spark_engine import SparkEngine, log
+from airflow_provider_spark_predict.report import RunReport
 from airflow_provider_spark_predict.run.sequence import exit_code, score_partition
 from airflow_provider_spark_predict.spec import ScoringSpec
 
@@ -26,7 +31,21 @@ def run_in_session(spark: Any, spec: ScoringSpec) -> dict[str, Any]:
     :param spark: the SparkSession (Hive support as the spec's tables need)
     :param spec: the validated spec, with ``run_id`` and ``report_uri`` filled in
     """
-    return score_partition(SparkEngine(spark), spec).to_dict()
+    return score(spark, spec).to_dict()
+
+
+def score(spark: Any, spec: ScoringSpec) -> RunReport:
+    """:func:`score_partition` with the Spark engine, phase/progress lines also kept in the run's status
+    file (when the spec has a report URI).
+
+    :param spark: the SparkSession
+    :param spec: the validated spec
+    """
+    engine = SparkEngine(spark)
+    if not spec.report_uri:
+        return score_partition(engine, spec)
+    with progress.status_file(engine.files.write_text, progress.status_uri(spec.report_uri), log):
+        return score_partition(engine, spec)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         builder = builder.enableHiveSupport()
     spark = builder.getOrCreate()
     spec = ScoringSpec.from_json(HadoopFS(spark).read_text(args.spec)).validate()
-    report = score_partition(SparkEngine(spark), spec)
+    report = score(spark, spec)
     spark.stop()
     return exit_code(report)
 

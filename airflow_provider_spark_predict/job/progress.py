@@ -14,6 +14,10 @@ The interval is read from the Spark conf ``spark.sparkpredict.progressIntervalSe
 the operator's ``spark_conf``), else the environment variable ``SPARK_PREDICT_PROGRESS_S``, else 30.
 :class:`ProgressLine` holds the decision and formatting logic and takes the clock as an argument, so it is
 testable without Spark.
+
+Cluster mode: the driver's stdout stays on the cluster, so inside :func:`status_file` every phase and
+progress line is also written, replacing the previous one, to the run's status file next to its report
+(:func:`status_uri`); the deferred triggers and the API tracking loop read it and log each new line.
 """
 
 from __future__ import annotations
@@ -30,6 +34,73 @@ CONF_INTERVAL = "spark.sparkpredict.progressIntervalSeconds"
 ENV_INTERVAL = "SPARK_PREDICT_PROGRESS_S"
 DEFAULT_INTERVAL_S = 30.0
 JOB_GROUP = "spark-predict-scoring"
+#: Suffix of the status file beside the run report (``<run_id>.json`` -> ``<run_id>.status``).
+STATUS_SUFFIX = ".status"
+
+
+def status_uri(report_uri: str) -> str:
+    """The run's status file: the report URI with ``.status`` for ``.json`` (same folder of the store).
+
+    :param report_uri: the run report's URI (``spec.report_uri``)
+    """
+    return report_uri.removesuffix(".json") + STATUS_SUFFIX
+
+
+class StatusFile:
+    """The latest phase/progress line of the run, in one small file that each line overwrites.
+
+    A failed write is printed once and switches the file off: the status file never breaks a run.
+
+    :param write_text: writes a whole file (``HadoopFS.write_text``: atomic replace, any Hadoop FS)
+    :param uri: the file (:func:`status_uri`)
+    :param emit: where the one warning goes
+    :param clock: wall clock (the line's time stamp)
+    """
+
+    def __init__(self, write_text: Callable[[str, str], None], uri: str, emit: Callable[[str], None],
+                 clock: Callable[[], float] = time.time) -> None:
+        self.write_text, self.uri, self.emit, self.clock = write_text, uri, emit, clock
+        self._lock = threading.Lock()
+        self.broken = False
+
+    def write(self, line: str) -> None:
+        """Replace the file's content by ``<UTC time> <line>``."""
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock()))
+        with self._lock:
+            if self.broken:
+                return
+            try:
+                self.write_text(self.uri, f"{stamp} {line}\n")
+            except Exception as err:  # noqa: BLE001 - progress must never break the run
+                self.broken = True
+                self.emit(f"status file {self.uri} not written, no more status lines there "
+                          f"({type(err).__name__}: {err})")
+
+
+_status: StatusFile | None = None
+
+
+def publish(line: str) -> None:
+    """Write ``line`` to the active status file (:func:`status_file`), if any."""
+    if _status is not None:
+        _status.write(line)
+
+
+@contextmanager
+def status_file(write_text: Callable[[str, str], None], uri: str,
+                emit: Callable[[str], None]) -> Iterator[StatusFile]:
+    """Every phase and progress line of the ``with`` block also goes to the status file ``uri``.
+
+    :param write_text: writes a whole file (``(uri, text)``)
+    :param uri: the status file (:func:`status_uri` of the report)
+    :param emit: the job's log (for the one warning when the file cannot be written)
+    """
+    global _status
+    previous, _status = _status, StatusFile(write_text, uri, emit)
+    try:
+        yield _status
+    finally:
+        _status = previous
 
 
 def interval_from(conf_value: str | None, env: Mapping[str, str] | None = None) -> float:
@@ -192,7 +263,11 @@ class ProgressPoller:
             self.last = snap
             now = self.clock()
             if self.line.due(snap, now):
-                self.emit(self.line.render(snap, now))
+                self._say(self.line.render(snap, now))
+
+    def _say(self, text: str) -> None:
+        self.emit(text)
+        publish(text)
 
     def stop(self, final: bool) -> Snapshot | None:
         """Stop the thread; with ``final``, print the 100 % line. Returns the last snapshot."""
@@ -204,7 +279,7 @@ class ProgressPoller:
             except Exception:  # noqa: BLE001 - keep the last snapshot read by the thread
                 pass
             if self.last is not None:
-                self.emit(self.line.render(self.last, self.clock(), final=True))
+                self._say(self.line.render(self.last, self.clock(), final=True))
         return self.last
 
 
@@ -232,10 +307,10 @@ class Phases:
         if ended is not None:
             self.phases_s[ended] = round(now - self._started, 3)
         took = f" ({ended} took {format_duration(self.phases_s[ended])})" if ended is not None else ""
-        if name is not None:
-            self.emit(f"phase {name}{took}")
-        elif ended is not None:
-            self.emit(f"phases done{took}")
+        text = f"phase {name}{took}" if name is not None else f"phases done{took}" if ended is not None else None
+        if text is not None:
+            self.emit(text)
+            publish(text)
         self._phase, self._started = name, now
 
     def finish(self) -> dict[str, float]:

@@ -124,10 +124,12 @@ class SparkPredictOperator(BaseOperator):
     :param track_via_api: YARN/Kubernetes cluster mode: release spark-submit once the application is
         accepted and follow it through the YARN ResourceManager REST API / Kubernetes API; a retry
         re-attaches to a still running YARN application (see :class:`SparkPredictHook`)
-    :param deferrable: YARN cluster mode: submit, then defer to :class:`YarnApplicationTrigger` until the
-        application ends (the worker slot is free meanwhile); needs the connection extra
-        ``yarn_resourcemanager_webapp_address``
-    :param poll_interval: seconds between ResourceManager polls while deferred
+    :param deferrable: YARN or Kubernetes cluster mode: submit, then defer to :class:`YarnApplicationTrigger`
+        / :class:`KubernetesDriverPodTrigger` until the application / driver pod ends (the worker slot is free
+        meanwhile; the trigger logs the driver's status lines); needs the connection extra
+        ``yarn_resourcemanager_webapp_address`` (YARN) or ``namespace`` (Kubernetes, see README); a retry
+        re-attaches to the still running application / driver pod
+    :param poll_interval: seconds between polls of the ResourceManager / Kubernetes API while deferred
 
     The output table (``hive://<db.table>``) or path is declared as an Asset outlet unless ``outlets`` is
     given or the target is templated; a published partition's asset event carries its partition, rows,
@@ -320,11 +322,12 @@ class SparkPredictOperator(BaseOperator):
         return self._finish(spec, result, context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after the deferred YARN application ended: read the report, succeed or fail as ``execute``."""
+        """Resume after the deferred application / driver pod ended: read the report, succeed or fail as
+        ``execute``."""
         spec = self.build_spec()
         self._hook = self.get_hook()
-        self.log.info("YARN application %s ended %s/%s", event.get("application_id"), event.get("state"),
-                      event.get("final_status"))
+        self.log.info("%s %s ended %s/%s", event.get("kind", "application"), event.get("application_id"),
+                      event.get("state"), event.get("final_status"))
         return self._finish(spec, deferral.resume_report(self._hook, spec, event), context)
 
     def _finish(self, spec: ScoringSpec, result: dict[str, Any], context: Any) -> dict[str, Any]:
