@@ -23,7 +23,7 @@ plus one batch's feature matrix, whatever the partition size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: a row group whose selected columns decode to more than this is streamed batch by batch, not read whole
@@ -255,37 +255,52 @@ def footer_facts(fh: Any, file_format: str) -> tuple[list[str], int]:
     return names, int(source.nrows)
 
 
+@dataclass(frozen=True)
+class Footers:
+    """What the footer job found.
+
+    :param reason: ``None`` when every footer opened, else why not, naming the file
+    :param rows: the files' rows, summed (0 when ``reason``)
+    :param sizes: each file's byte size, in the order of the files (empty when ``reason``)
+    """
+
+    reason: str | None
+    rows: int = 0
+    sizes: list[int] = field(default_factory=list)
+
+
 def read_footers(spark: Any, files: list[str], columns: list[str] | None = None,
-                 file_format: str = "parquet") -> tuple[str | None, int]:
+                 file_format: str = "parquet") -> Footers:
     """Open every input file's footer (parquet footer, ORC file tail) with pyarrow on the executors, in
     one Spark job.
 
     This is both the check that the Python workers can read the files themselves (e.g. ``hdfs://``
     needs libhdfs and the Hadoop jars on the executors) and the partition's row count, taken from the
     footers, so the job needs no separate ``df.count()`` (for plain parquet/ORC files without a filter it
-    is the same number). The files are spread over up to ``defaultParallelism`` tasks; each task opens
-    its files from :data:`FOOTER_THREADS` threads (opening a footer is mostly waiting on the storage).
+    is the same number); it also gives the file sizes the splits are planned on (no listing on the
+    driver). The files are spread over up to ``defaultParallelism`` tasks; each task opens its files
+    from :data:`FOOTER_THREADS` threads (opening a footer is mostly waiting on the storage).
 
     :param files: the input files
     :param columns: columns every file must hold (the keys; a missing feature reads as null, like Spark)
     :param file_format: ``parquet`` or ``orc``
-    :return: ``(None, rows)`` when every footer opened, else ``(reason naming the file, 0)``
     """
     if not files:
-        return None, 0
+        return Footers(None)
     wanted = list(columns or [])
 
-    def open_footer(i: int) -> tuple[int, int, str]:
-        n, error = 0, ""
+    def open_footer(i: int) -> tuple[int, int, int, str]:
+        n, size, error = 0, 0, ""
         try:
             with open_file(files[i]) as fh:
+                size = int(fh.size())
                 names, n = footer_facts(fh, file_format)
             lower = {c.lower() for c in names}
             missing = [c for c in wanted if c.lower() not in lower]
             error = f"column(s) {missing[:5]} are not in the file" if missing else ""
         except Exception as err:  # noqa: BLE001 - any failure means "use Spark's reader"
             error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:500]
-        return i, n, error
+        return i, n, size, error
 
     def open_footers(batches: Any) -> Any:
         from concurrent.futures import ThreadPoolExecutor
@@ -295,20 +310,20 @@ def read_footers(spark: Any, files: list[str], columns: list[str] | None = None,
         for ids in batches:
             with ThreadPoolExecutor(FOOTER_THREADS) as pool:
                 got = list(pool.map(open_footer, ids.column(0).to_pylist()))
-            yield pa.RecordBatch.from_arrays([pa.array([g[0] for g in got], pa.int64()),
-                                              pa.array([g[1] for g in got], pa.int64()),
-                                              pa.array([g[2] for g in got], pa.string())],
-                                             names=["file", "rows", "error"])
+            yield pa.RecordBatch.from_arrays([pa.array([g[j] for g in got], pa.int64()) for j in range(3)]
+                                             + [pa.array([g[3] for g in got], pa.string())],
+                                             names=["file", "rows", "size", "error"])
 
     tasks = max(1, min(len(files), spark.sparkContext.defaultParallelism))
     ids = spark.range(0, len(files), 1, numPartitions=tasks)
-    got = ids.mapInArrow(open_footers, "file long, rows long, error string").collect()
-    if len(got) != len(files):
-        return f"the footer tasks returned {len(got)} results for {len(files)} files", 0
-    for r in sorted(got, key=lambda r: r["file"]):
+    got = sorted(ids.mapInArrow(open_footers, "file long, rows long, size long, error string").collect(),
+                 key=lambda r: r["file"])
+    if [r["file"] for r in got] != list(range(len(files))):
+        return Footers(f"the footer tasks returned {len(got)} results for {len(files)} files")
+    for r in got:
         if r["error"]:
-            return f"{files[r['file']]}: {r['error']}", 0
-    return None, sum(r["rows"] for r in got)
+            return Footers(f"{files[r['file']]}: {r['error']}")
+    return Footers(None, sum(r["rows"] for r in got), [r["size"] for r in got])
 
 
 def use_system_allocator() -> None:

@@ -119,18 +119,19 @@ class ReaderChoice:
 def choose_reader(spark: Any, spec: ScoringSpec, df: Any, features: list[str], fs: HadoopFS,
                   input_kind: str = "matrix") -> ReaderChoice:
     """Decide who reads the input of the ``map`` strategy; for ``pyarrow``, one Spark job opens every
-    input file's footer on the executors, which also gives the row count (no ``df.count()``)."""
+    input file's footer on the executors, which also gives the row count (no ``df.count()``) and the
+    file sizes the splits are planned on (``fs`` is not used any more; kept for callers)."""
     wanted = spec.strategy.reader
     if spec.strategy.name != "map":
         return ReaderChoice()
     if wanted == "spark":
         return ReaderChoice(facts={"reader": "spark"})
     files, fmt, reason = pyarrow_inputs(spark, spec, df, features, input_kind)
-    rows = 0
+    footers = arrow_reader.Footers(reason)
     if reason is None:
-        reason, rows = arrow_reader.read_footers(spark, files, spec.keys, fmt)
-        if reason is not None:
-            reason = f"pyarrow on an executor cannot read the input files ({reason})"
+        footers = arrow_reader.read_footers(spark, files, spec.keys, fmt)
+        if footers.reason is not None:
+            reason = f"pyarrow on an executor cannot read the input files ({footers.reason})"
     if reason is not None:
         if wanted == "pyarrow":
             raise InputError(f"reader='pyarrow' is not possible for {spec.input.describe()}: {reason}")
@@ -138,14 +139,14 @@ def choose_reader(spark: Any, spec: ScoringSpec, df: Any, features: list[str], f
         return ReaderChoice(facts={"reader": "spark", "reader_reason": reason})
     conf = spark.conf
     tasks = arrow_reader.plan_tasks(
-        fs.file_sizes(files),
+        footers.sizes,
         max_partition_bytes=conf_bytes(conf.get("spark.sql.files.maxPartitionBytes", "128m")),
         open_cost=conf_bytes(conf.get("spark.sql.files.openCostInBytes", "4m")),
         parallelism=spark.sparkContext.defaultParallelism,
     ) if files else []
     log(f"reader: pyarrow in the Python workers, {len(files)} input {fmt} files in {len(tasks)} tasks")
     facts = {"reader": "pyarrow", "files": len(files), "tasks": len(tasks), "format": fmt}
-    return ReaderChoice(files, tasks, facts, rows, fmt)
+    return ReaderChoice(files, tasks, facts, footers.rows, fmt)
 
 
 def conf_bytes(value: str) -> int:
