@@ -134,6 +134,10 @@ def test_pyarrow_reader_unsupported_reason():
     assert "not numeric/boolean/string" in arrow_reader.unsupported_reason(types, ["pin"], ["m"], "frame")
     assert "key column" in arrow_reader.unsupported_reason(types, ["m"], ["a"])
     assert "key column" in arrow_reader.unsupported_reason(types, ["dt_missing"], ["a"])
+    stamped = {**types, "ts": "timestamp"}
+    assert arrow_reader.unsupported_reason(stamped, ["ts"], ["a"], "matrix", "parquet") is None
+    assert "ORC timestamps" in arrow_reader.unsupported_reason(stamped, ["ts"], ["a"], "matrix", "orc")
+    assert arrow_reader.unsupported_reason(types, ["pin"], ["a", "s"], "frame", "orc") is None
 
 
 def _write(tmp_path, name="part-0.parquet", n=10):
