@@ -18,7 +18,7 @@ float32 matrix, measured in this process), and the share of the run spent in the
 The 1-minute load average is recorded before and after each run: on a shared machine it explains noise.
 
     SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python benchmarks/bench_inputs.py                 # full size
-    SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python benchmarks/bench_inputs.py --quick         # small, to verify
+    SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python benchmarks/bench_inputs.py --quick         # small, small model
 
 Results: ``benchmarks/results/inputs.json`` (``inputs_quick.json`` with ``--quick``).
 """
@@ -67,13 +67,38 @@ def _write_once(folder: Path, write: Any) -> None:
     print(f"wrote {folder} in {time.monotonic() - t:.1f}s", flush=True)
 
 
-def prepare(rows: int, files: int, file_rows: int, groups: int) -> dict[str, Any]:
+def quick_workload(rows: int) -> dict[str, str]:
+    """``--quick``: the workload's data (``workload.write_data``) with the workload's model when it is
+    trained already, else a SMALL model of the same shape (17 classes x 5 rounds instead of 100: training
+    the real one takes minutes), only to check the script."""
+    import xgboost as xgb
+
+    base = os.path.join(workload.BASE, "quick")
+    data, model = os.path.join(base, f"data_{rows}"), os.path.join(workload.BASE, "model_17c_100r_d6.json")
+    if not os.path.exists(model):
+        model = os.path.join(base, "model_17c_5r.json")
+    if not os.path.exists(os.path.join(data, "_DONE")):
+        shutil.rmtree(data, ignore_errors=True)
+        workload.write_data(data, rows)
+        Path(data, "_DONE").write_text("")
+    if not os.path.exists(model):
+        rng = np.random.default_rng(1)
+        x = rng.standard_normal((5000, workload.N_FEATURES)).astype(np.float32)
+        y = rng.integers(0, workload.N_CLASSES, len(x))
+        booster = xgb.train({"objective": "multi:softprob", "num_class": workload.N_CLASSES, "max_depth": 4,
+                             "nthread": 1}, xgb.DMatrix(x, label=y, feature_names=workload.feature_names()),
+                            num_boost_round=5)
+        booster.save_model(model)
+    return {"data": data, "model": model}
+
+
+def prepare(rows: int, files: int, file_rows: int, groups: int, quick: bool = False) -> dict[str, Any]:
     """The workload plus the case folders (each ``<case>/dt=2026-01-01/``); ``{case: folder, "model": ...}``."""
     import pyarrow as pa
     import pyarrow.orc as po
     import pyarrow.parquet as pq
 
-    w = workload.ensure(rows)
+    w = quick_workload(rows) if quick else workload.ensure(rows)
     src = workload.data_files(w["data"])
     base = Path(w["data"] + "_inputs")
 
@@ -190,7 +215,8 @@ def main() -> None:
     p.add_argument("--groups", type=int, default=600, help="row groups of the many_groups case")
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
-    p.add_argument("--quick", action="store_true", help="small sizes, one repetition: checks the script works")
+    p.add_argument("--quick", action="store_true",
+                   help="small sizes, one repetition, a small model: checks the script works (numbers mean nothing)")
     p.add_argument("--out", default=None, help="results JSON (default benchmarks/results/inputs[_quick].json)")
     args = p.parse_args()
     if args.quick:
@@ -199,7 +225,7 @@ def main() -> None:
         p.error("--files x --file-rows must not exceed --rows")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    data = prepare(args.rows, args.files, args.file_rows, args.groups)
+    data = prepare(args.rows, args.files, args.file_rows, args.groups, args.quick)
     own = model_rate(data["data"], data["model"], min(args.rows, 200_000))
     print(f"model's own predict: {own:.0f} rows/s (1 thread)", flush=True)
     spark = session()
