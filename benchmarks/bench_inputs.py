@@ -20,6 +20,9 @@ The 1-minute load average is recorded before and after each run: on a shared mac
     SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python benchmarks/bench_inputs.py                 # full size
     SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python benchmarks/bench_inputs.py --quick         # small, small model
 
+Every run gets a new SparkContext (``--warm``: one for all runs), so its footer job starts the Python
+workers as a job's does; the JVM itself is started once per script (not counted).
+
 Results: ``benchmarks/results/inputs.json`` (``inputs_quick.json`` with ``--quick``).
 """
 
@@ -157,8 +160,8 @@ def session() -> Any:
 
 
 def run_case(spark: Any, case: str, folder: str, model: str, out: str, rep: int, first: bool) -> dict[str, Any]:
-    """Score one case with the job; return the report's numbers. ``first``: the session's first run, whose
-    footer job also starts the Python workers (later runs reuse them, as the scoring would)."""
+    """Score one case with the job; return the report's numbers. ``first``: the SparkContext's first run,
+    whose footer job also starts the Python workers (later runs of a ``--warm`` context reuse them)."""
     from airflow_provider_spark_predict.job.main import run_in_session
     from airflow_provider_spark_predict.spec import ScoringSpec
 
@@ -215,6 +218,9 @@ def main() -> None:
     p.add_argument("--groups", type=int, default=600, help="row groups of the many_groups case")
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
+    p.add_argument("--warm", action="store_true",
+                   help="one SparkContext for all runs (later runs reuse its Python workers); default: a new "
+                        "SparkContext per run, whose footer job starts the Python workers, like a job does")
     p.add_argument("--quick", action="store_true",
                    help="small sizes, one repetition, a small model: checks the script works (numbers mean nothing)")
     p.add_argument("--out", default=None, help="results JSON (default benchmarks/results/inputs[_quick].json)")
@@ -228,26 +234,33 @@ def main() -> None:
     data = prepare(args.rows, args.files, args.file_rows, args.groups, args.quick)
     own = model_rate(data["data"], data["model"], min(args.rows, 200_000))
     print(f"model's own predict: {own:.0f} rows/s (1 thread)", flush=True)
-    spark = session()
     runs: list[dict[str, Any]] = []
     out = tempfile.mkdtemp(prefix="bench-inputs-")
+    spark = None
     try:
         for rep in range(args.reps):
             order = args.cases[rep % len(args.cases):] + args.cases[:rep % len(args.cases)]
             for case in order:
-                r = run_case(spark, case, data[case], data["model"], out, rep, not runs)
+                first = spark is None or not args.warm
+                if first and spark is not None:
+                    spark.stop()  # a new SparkContext: new Python workers, started by this run's footer job
+                spark = spark if not first else session()
+                r = run_case(spark, case, data[case], data["model"], out, rep, first)
                 print(json.dumps(r), flush=True)
                 runs.append(r)
     finally:
-        spark.stop()
+        if spark is not None:
+            spark.stop()
         shutil.rmtree(out, ignore_errors=True)
     result = {"benchmark": "inputs", "rows": args.rows, "many_files": [args.files, args.file_rows],
               "many_groups": args.groups, "reps": args.reps, "cores": CORES,
-              "model_rows_per_s_1_thread": round(own, 1), "summary": summarise(runs, own), "runs": runs,
+              "warm": args.warm, "model_rows_per_s_1_thread": round(own, 1), "summary": summarise(runs, own), "runs": runs,
               "python": platform.python_version(), "loadavg_1m_end": load(),
               "note": ("rates per core of local[2]; % = rate per core / the model's own single-thread rate; "
-                       "summary: best run per case (footer share: lowest); the session's first run also "
-                       "starts the Python workers in its footer job")}
+                       "summary: best run per case (footer share: lowest); a SparkContext's first run "
+                       "(first_in_session) also starts the Python workers in its footer job, like a job does; "
+                       "the JVM (py4j gateway) is started once per script, so a spark-submit job's JVM start-up "
+                       "is not in these numbers")}
     target = args.out or str(ROOT / "benchmarks" / "results" / ("inputs_quick.json" if args.quick else "inputs.json"))
     with open(target, "w") as fh:
         json.dump(result, fh, indent=2)
