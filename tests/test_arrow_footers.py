@@ -4,6 +4,7 @@ any file they cannot read (or that lacks a key column) is named in the reason to
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pyarrow as pa
@@ -37,22 +38,42 @@ def _write(path, n: int, key: str = "pin") -> str:
 def test_footers_count_the_rows_like_spark(spark, tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "d").mkdir()
     files = [_write(tmp_path / "d" / f"part-{i}.parquet", n) for i, n in enumerate((10, 7, 0, 25))]
-    error, rows = arrow_reader.read_footers(spark, files, ["PIN"])  # key names match case-insensitively
-    assert error is None
-    assert rows == 42 == spark.read.parquet(str(tmp_path / "d")).count()
-    assert arrow_reader.read_footers(spark, [], ["pin"]) == (None, 0)
+    found = arrow_reader.read_footers(spark, files, ["PIN"])  # key names match case-insensitively
+    assert found.reason is None
+    assert found.rows == 42 == spark.read.parquet(str(tmp_path / "d")).count()
+    assert found.sizes == [os.path.getsize(tmp_path / "d" / f"part-{i}.parquet") for i in range(4)]
+    assert arrow_reader.read_footers(spark, [], ["pin"]) == arrow_reader.Footers(None, 0, [])
 
 
 def test_footers_name_the_file_that_cannot_be_read(spark, tmp_path) -> None:  # type: ignore[no-untyped-def]
     good = _write(tmp_path / "good.parquet", 5)
     no_key = _write(tmp_path / "no_key.parquet", 5, key="user")
-    error, rows = arrow_reader.read_footers(spark, [good, no_key], ["pin"])
-    assert rows == 0 and "no_key.parquet" in error and "['pin']" in error and "not in the file" in error
+    found = arrow_reader.read_footers(spark, [good, no_key], ["pin"])
+    error = str(found.reason)
+    assert found.rows == 0 and "no_key.parquet" in error and "['pin']" in error and "not in the file" in error
 
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"this is not parquet")
-    error, rows = arrow_reader.read_footers(spark, [good, f"file://{broken}"], ["pin"])
-    assert rows == 0 and "broken.parquet" in error and "good.parquet" not in error
+    found = arrow_reader.read_footers(spark, [good, f"file://{broken}"], ["pin"])
+    error = str(found.reason)
+    assert found.rows == 0 and "broken.parquet" in error and "good.parquet" not in error
 
-    error, _ = arrow_reader.read_footers(spark, [good, f"file://{tmp_path}/gone.parquet"], ["pin"])
+    error = str(arrow_reader.read_footers(spark, [good, f"file://{tmp_path}/gone.parquet"], ["pin"]).reason)
     assert "gone.parquet" in error
+
+
+def test_orc_footers_count_rows_and_sizes_and_name_a_broken_file(spark, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pyarrow.orc as po
+
+    paths = []
+    for i, n in enumerate((10, 0, 33)):
+        path = tmp_path / f"part-{i}.orc"
+        po.write_table(pa.table({"pin": pa.array([f"p{k}" for k in range(n)], pa.string()),
+                                 "a": pa.array([float(k) for k in range(n)], pa.float32())}), str(path))
+        paths.append(path)
+    found = arrow_reader.read_footers(spark, [f"file://{p}" for p in paths], ["PIN"], "orc")
+    assert found.reason is None and found.rows == 43 == spark.read.orc([str(p) for p in paths]).count()
+    assert found.sizes == [os.path.getsize(p) for p in paths]
+    parquet = _write(tmp_path / "not_orc.parquet", 5)  # a parquet file where ORC is expected
+    reason = str(arrow_reader.read_footers(spark, [f"file://{paths[0]}", parquet], ["pin"], "orc").reason)
+    assert "not_orc.parquet" in reason and "part-0.orc" not in reason

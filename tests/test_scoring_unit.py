@@ -134,6 +134,10 @@ def test_pyarrow_reader_unsupported_reason():
     assert "not numeric/boolean/string" in arrow_reader.unsupported_reason(types, ["pin"], ["m"], "frame")
     assert "key column" in arrow_reader.unsupported_reason(types, ["m"], ["a"])
     assert "key column" in arrow_reader.unsupported_reason(types, ["dt_missing"], ["a"])
+    stamped = {**types, "ts": "timestamp"}
+    assert arrow_reader.unsupported_reason(stamped, ["ts"], ["a"], "matrix", "parquet") is None
+    assert "ORC timestamps" in arrow_reader.unsupported_reason(stamped, ["ts"], ["a"], "matrix", "orc")
+    assert arrow_reader.unsupported_reason(types, ["pin"], ["a", "s"], "frame", "orc") is None
 
 
 def _write(tmp_path, name="part-0.parquet", n=10):
@@ -290,7 +294,7 @@ def test_conf_bytes():
     assert conf_bytes("4k") == 4096 and conf_bytes("1g") == 2**30 and conf_bytes("12345") == 12345
 
 
-def test_pyarrow_inputs_refuses_partition_columns_queries_and_other_formats():
+def test_pyarrow_inputs_refuses_partition_columns_and_queries():
     """``pyarrow_inputs`` decides from the spec and the DataFrame's column types; a small stand-in for the
     DataFrame (``dtypes`` and ``inputFiles()``) is enough, Spark's side is covered by the integration test."""
     from airflow_provider_spark_predict.job.spark_engine import pyarrow_inputs
@@ -310,15 +314,16 @@ def test_pyarrow_inputs_refuses_partition_columns_queries_and_other_formats():
         return ScoringSpec.from_dict(base)
 
     assert pyarrow_inputs(None, spec(), Frame(), ["a"]) == (
-        ["file:/d/dt=1/a.parquet", "file:/d/dt=1/b.parquet"], None)
-    files, reason = pyarrow_inputs(None, spec(keys=["pin", "dt"]), Frame(), ["a"])
+        ["file:/d/dt=1/a.parquet", "file:/d/dt=1/b.parquet"], "parquet", None)
+    files, _, reason = pyarrow_inputs(None, spec(keys=["pin", "dt"]), Frame(), ["a"])
     assert files == [] and "partition columns" in reason and "dt" in reason
-    files, reason = pyarrow_inputs(None, spec(input={"path": "file:/d", "partition": {"dt": "1"},
-                                                     "filter": "a > 0"}), Frame(), ["a"])
+    files, _, reason = pyarrow_inputs(None, spec(input={"path": "file:/d", "partition": {"dt": "1"},
+                                                        "filter": "a > 0"}), Frame(), ["a"])
     assert files == [] and "filter" in reason
-    files, reason = pyarrow_inputs(None, spec(input={"path": "file:/d", "partition": {"dt": "1"},
-                                                     "format": "orc"}), Frame(), ["a"])
-    assert files == [] and "orc" in reason
+    # ORC paths are read by pyarrow too (stripes as splits)
+    files, fmt, reason = pyarrow_inputs(None, spec(input={"path": "file:/d", "partition": {"dt": "1"},
+                                                          "format": "orc"}), Frame(), ["a"])
+    assert fmt == "orc" and reason is None and len(files) == 2
 
 
 def test_arrow_to_matrix_builds_in_a_reused_buffer_when_it_fits():

@@ -1,4 +1,4 @@
-"""The ``pyarrow`` reader of the ``map`` strategy: Python workers read the input parquet files themselves.
+"""The ``pyarrow`` reader of the ``map`` strategy: Python workers read the input parquet/ORC files themselves.
 
 Why: with Spark's reader, the JVM decodes the parquet pages into rows and converts every feature column
 of every row back to Arrow for the Python worker. On wide inputs (100 float features) that costs more
@@ -7,25 +7,31 @@ plans and distributes *splits* (byte ranges of the input files, packed into task
 ``FilePartition``\\ s); each Python worker opens its files with pyarrow, reads only the key and feature
 columns of the row groups whose middle falls in its byte range (the rule of Spark's parquet reader, so
 every row group is read exactly once however the files are cut), and hands back only keys + outputs.
+ORC files are read the same way, with stripes for row groups: a split reads the stripes that *start* in
+its byte range (ORC's own rule, :mod:`.orc_stripes`).
 
 Used only when it gives the same rows and values as Spark's read + ``reader.cast_features``: a plain
-parquet partition (no query, no filter), numeric/boolean features, plain key columns
-(:func:`unsupported_reason`), and the executors can open every input file's footer with pyarrow
-(:func:`read_footers`, which also counts the rows: e.g. executors without libhdfs/``CLASSPATH`` for
-``hdfs://`` cannot).
+parquet or ORC partition (no query, no filter), numeric/boolean features (also strings for ``frame``
+models), plain key columns (:func:`unsupported_reason`), and the executors can open every input file's
+footer with pyarrow (:func:`read_footers`, which also counts the rows: e.g. executors without
+libhdfs/``CLASSPATH`` for ``hdfs://`` cannot).
 
-Memory of a Python worker: one row group of the selected columns, decoded (read whole, then sliced into
+Memory of a Python worker: one row group (ORC: one stripe) of the selected columns, decoded (read whole, then sliced into
 ``batch_rows`` batches; a row group larger than :data:`WHOLE_ROW_GROUP_BYTES` is streamed in batches),
 plus one batch's feature matrix, whatever the partition size.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: a row group whose selected columns decode to more than this is streamed batch by batch, not read whole
 WHOLE_ROW_GROUP_BYTES = 256 * 1024 * 1024
+#: file formats the pyarrow reader reads
+FORMATS = ("parquet", "orc")
+#: threads per footer task: opening a footer is mostly waiting on the storage (a namenode, an object store)
+FOOTER_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -43,18 +49,19 @@ class Split:
 
 
 def unsupported_reason(types: dict[str, str], keys: list[str], features: list[str],
-                       input_kind: str = "matrix") -> str | None:
+                       input_kind: str = "matrix", file_format: str = "parquet") -> str | None:
     """Why the pyarrow reader cannot replace Spark's read for these columns (``None``: it can).
 
     Reading the files in the Python workers gives the same values as Spark's read only when every feature
     is numeric or boolean (``matrix`` models: no ``try_cast`` of strings), or also a string (``frame``
     models get strings as they are), and keys are plain columns of the files (not partition columns,
-    which live in the folder names).
+    which live in the folder names). ORC timestamps are left to Spark's reader (its time-zone rules).
 
     :param types: ``dict(df.dtypes)`` of the input DataFrame read by Spark
     :param keys: key columns
     :param features: feature columns
     :param input_kind: the model's ``input_kind`` (``matrix`` or ``frame``)
+    :param file_format: ``parquet`` or ``orc``
     """
     from airflow_provider_spark_predict.job.reader import NUMERIC_TYPES
 
@@ -66,6 +73,10 @@ def unsupported_reason(types: dict[str, str], keys: list[str], features: list[st
     odd_keys = [k for k in keys if types.get(k) is None or types[k].startswith(("struct", "map", "array"))]
     if odd_keys:
         return f"key column(s) {odd_keys} are missing or nested"
+    if file_format == "orc":
+        timestamps = [k for k in keys if types[k].startswith("timestamp")]
+        if timestamps:
+            return f"key column(s) {timestamps} are ORC timestamps"
     return None
 
 
@@ -141,99 +152,178 @@ def open_file(uri: str) -> Any:
     return filesystem.open_input_file(path)
 
 
-def read_batches(uri: str, keys: list[str], features: list[str], batch_rows: int,
-                 start: int = 0, length: int | None = None) -> Any:
-    """Yield record batches of ``keys + features`` (in that order, named ``c0, c1, ...``) of the row groups
-    of ``uri`` selected by the byte range (the whole file by default), at most ``batch_rows`` rows each,
-    reading only those columns, single-threaded (the task owns one core).
+def open_reader(fh: Any, file_format: str) -> tuple[Any, list[str]]:
+    """``(pyarrow.parquet.ParquetFile or pyarrow.orc.ORCFile, column names)`` of an open input file
+    (reads its footer).
 
-    Column names match case-insensitively, like Spark's parquet reader. A feature missing from the file
-    (schema evolution) is all null; a missing key is an error naming the file.
+    :param fh: the open file
+    :param file_format: ``parquet`` or ``orc``
+    """
+    if file_format == "orc":
+        import pyarrow.orc as po
+
+        orc = po.ORCFile(fh)
+        return orc, list(orc.schema.names)
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(fh)
+    return pf, list(pf.schema_arrow.names)
+
+
+def _parquet_parts(pf: Any, names: list[str], batch_rows: int, start: int, length: int | None) -> Any:
+    """Record batches of the columns ``names`` of the parquet row groups of ``pf`` in the byte range."""
+    md = pf.metadata
+    groups = range(md.num_row_groups) if length is None else row_groups_in_range(md, start, length)
+    selected = set(names)
+    for g in groups:
+        rg = md.row_group(g)
+        decoded = sum(rg.column(j).total_uncompressed_size for j in range(rg.num_columns)
+                      if rg.column(j).path_in_schema in selected)
+        if decoded <= WHOLE_ROW_GROUP_BYTES:  # one read of the row group, sliced without copies
+            yield from pf.read_row_group(g, columns=names, use_threads=False).to_batches(batch_rows)
+        else:
+            yield from pf.iter_batches(batch_size=batch_rows, row_groups=[g], columns=names, use_threads=False)
+
+
+def _orc_parts(orc: Any, names: list[str], batch_rows: int, start: int, length: int | None) -> Any:
+    """Record batches of the columns ``names`` of the ORC stripes of ``orc`` that start in the byte range
+    (:func:`.orc_stripes.stripes_in_range`), each stripe read whole and sliced without copies."""
+    from airflow_provider_spark_predict.job.orc_stripes import stripes_in_range, stripes_of_tail
+
+    stripes = (range(orc.nstripes) if length is None
+               else stripes_in_range(stripes_of_tail(orc.reader.serialized_file_tail()), start, length))
+    for s in stripes:
+        batch = orc.read_stripe(s, columns=names)
+        for offset in range(0, batch.num_rows, batch_rows):
+            yield batch.slice(offset, batch_rows)
+
+
+def read_batches(uri: str, keys: list[str], features: list[str], batch_rows: int,
+                 start: int = 0, length: int | None = None, file_format: str = "parquet") -> Any:
+    """Yield record batches of ``keys + features`` (in that order, named ``c0, c1, ...``) of the row groups
+    (parquet) or stripes (ORC) of ``uri`` selected by the byte range (the whole file by default), at most
+    ``batch_rows`` rows each, reading only those columns, single-threaded (the task owns one core).
+
+    Column names match case-insensitively, like Spark's parquet and ORC readers. A feature missing from
+    the file (schema evolution) is all null; a missing key is an error naming the file.
 
     :param uri: file URI or local path
     :param batch_rows: rows per batch
     :param start: first byte of the split
     :param length: bytes of the split; ``None``: to the end of the file
+    :param file_format: ``parquet`` or ``orc`` (:data:`FORMATS`)
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
+    if file_format not in FORMATS:
+        raise ValueError(f"the pyarrow reader reads {FORMATS}, not {file_format!r} ({uri})")
     with open_file(uri) as fh:
-        pf = pq.ParquetFile(fh)
-        names = {n.lower(): n for n in pf.schema_arrow.names}
+        source, columns = open_reader(fh, file_format)
+        names = {n.lower(): n for n in columns}
         missing_keys = [k for k in keys if k.lower() not in names]
         if missing_keys:
             raise ValueError(f"input file {uri} has no key column(s) {missing_keys}")
         wanted = keys + features
         read_cols = list(dict.fromkeys(names[c.lower()] for c in wanted if c.lower() in names))
-        md = pf.metadata
-        groups = range(md.num_row_groups) if length is None else row_groups_in_range(md, start, length)
-        selected = set(read_cols)
-        for g in groups:
-            rg = md.row_group(g)
-            decoded = sum(rg.column(j).total_uncompressed_size for j in range(rg.num_columns)
-                          if rg.column(j).path_in_schema in selected)
-            if decoded <= WHOLE_ROW_GROUP_BYTES:  # one read of the row group, sliced without copies
-                parts = pf.read_row_group(g, columns=read_cols, use_threads=False).to_batches(batch_rows)
-            else:
-                parts = pf.iter_batches(batch_size=batch_rows, row_groups=[g], columns=read_cols,
-                                        use_threads=False)
-            for batch in parts:
-                n = batch.num_rows
-                index = {name.lower(): j for j, name in enumerate(batch.schema.names)}
-                arrays = [batch.column(index[c.lower()]) if c.lower() in index else pa.nulls(n, pa.float64())
-                          for c in wanted]
-                yield pa.RecordBatch.from_arrays(arrays, names=[f"c{j}" for j in range(len(wanted))])
+        parts = _orc_parts if file_format == "orc" else _parquet_parts
+        for batch in parts(source, read_cols, batch_rows, start, length):
+            n = batch.num_rows
+            index = {name.lower(): j for j, name in enumerate(batch.schema.names)}
+            arrays = [batch.column(index[c.lower()]) if c.lower() in index else pa.nulls(n, pa.float64())
+                      for c in wanted]
+            yield pa.RecordBatch.from_arrays(arrays, names=[f"c{j}" for j in range(len(wanted))])
 
 
-def read_footers(spark: Any, files: list[str], columns: list[str] | None = None) -> tuple[str | None, int]:
-    """Open every input file's parquet footer with pyarrow on the executors, in one Spark job.
+def footer_facts(fh: Any, file_format: str) -> tuple[list[str], int]:
+    """``(column names, rows)`` of an open input file from its footer. For ORC also checks that the
+    stripes' start offsets can be read from the file tail (the split rule needs them) and add up to the
+    file's rows.
+
+    :param fh: the open file
+    :param file_format: ``parquet`` or ``orc``
+    """
+    source, names = open_reader(fh, file_format)
+    if file_format != "orc":
+        return names, int(source.metadata.num_rows)
+    from airflow_provider_spark_predict.job.orc_stripes import stripes_of_tail
+
+    stripes = stripes_of_tail(source.reader.serialized_file_tail())
+    rows = sum(s.rows for s in stripes)
+    if len(stripes) != source.nstripes or rows != source.nrows:
+        raise ValueError(f"the ORC file tail lists {len(stripes)} stripes of {rows} rows, "
+                         f"the reader {source.nstripes} stripes of {source.nrows} rows")
+    return names, int(source.nrows)
+
+
+@dataclass(frozen=True)
+class Footers:
+    """What the footer job found.
+
+    :param reason: ``None`` when every footer opened, else why not, naming the file
+    :param rows: the files' rows, summed (0 when ``reason``)
+    :param sizes: each file's byte size, in the order of the files (empty when ``reason``)
+    """
+
+    reason: str | None
+    rows: int = 0
+    sizes: list[int] = field(default_factory=list)
+
+
+def read_footers(spark: Any, files: list[str], columns: list[str] | None = None,
+                 file_format: str = "parquet") -> Footers:
+    """Open every input file's footer (parquet footer, ORC file tail) with pyarrow on the executors, in
+    one Spark job.
 
     This is both the check that the Python workers can read the files themselves (e.g. ``hdfs://``
     needs libhdfs and the Hadoop jars on the executors) and the partition's row count, taken from the
-    footers, so the job needs no separate ``df.count()`` (for plain parquet files without a filter it is
-    the same number). The files are spread over up to ``defaultParallelism`` tasks.
+    footers, so the job needs no separate ``df.count()`` (for plain parquet/ORC files without a filter it
+    is the same number); it also gives the file sizes the splits are planned on (no listing on the
+    driver). The files are spread over up to ``defaultParallelism`` tasks; each task opens its files
+    from :data:`FOOTER_THREADS` threads (opening a footer is mostly waiting on the storage).
 
     :param files: the input files
     :param columns: columns every file must hold (the keys; a missing feature reads as null, like Spark)
-    :return: ``(None, rows)`` when every footer opened, else ``(reason naming the file, 0)``
+    :param file_format: ``parquet`` or ``orc``
     """
     if not files:
-        return None, 0
+        return Footers(None)
     wanted = list(columns or [])
 
+    def open_footer(i: int) -> tuple[int, int, int, str]:
+        n, size, error = 0, 0, ""
+        try:
+            with open_file(files[i]) as fh:
+                size = int(fh.size())
+                names, n = footer_facts(fh, file_format)
+            lower = {c.lower() for c in names}
+            missing = [c for c in wanted if c.lower() not in lower]
+            error = f"column(s) {missing[:5]} are not in the file" if missing else ""
+        except Exception as err:  # noqa: BLE001 - any failure means "use Spark's reader"
+            error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:500]
+        return i, n, size, error
+
     def open_footers(batches: Any) -> Any:
+        from concurrent.futures import ThreadPoolExecutor
+
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         for ids in batches:
-            indexes, rows, errors = [], [], []
-            for i in ids.column(0).to_pylist():
-                n, error = 0, ""
-                try:
-                    with open_file(files[i]) as fh:
-                        pf = pq.ParquetFile(fh)
-                        names = {c.lower() for c in pf.schema_arrow.names}
-                        n = pf.metadata.num_rows
-                    missing = [c for c in wanted if c.lower() not in names]
-                    error = f"column(s) {missing[:5]} are not in the file" if missing else ""
-                except Exception as err:  # noqa: BLE001 - any failure means "use Spark's reader"
-                    error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:500]
-                indexes.append(i)
-                rows.append(n)
-                errors.append(error)
-            yield pa.RecordBatch.from_arrays([pa.array(indexes, pa.int64()), pa.array(rows, pa.int64()),
-                                              pa.array(errors, pa.string())], names=["file", "rows", "error"])
+            with ThreadPoolExecutor(FOOTER_THREADS) as pool:
+                got = list(pool.map(open_footer, ids.column(0).to_pylist()))
+            yield pa.RecordBatch.from_arrays([pa.array([g[j] for g in got], pa.int64()) for j in range(3)]
+                                             + [pa.array([g[3] for g in got], pa.string())],
+                                             names=["file", "rows", "size", "error"])
 
     tasks = max(1, min(len(files), spark.sparkContext.defaultParallelism))
     ids = spark.range(0, len(files), 1, numPartitions=tasks)
-    got = ids.mapInArrow(open_footers, "file long, rows long, error string").collect()
-    if len(got) != len(files):
-        return f"the footer tasks returned {len(got)} results for {len(files)} files", 0
-    for r in sorted(got, key=lambda r: r["file"]):
+    got = sorted(ids.mapInArrow(open_footers, "file long, rows long, size long, error string").collect(),
+                 key=lambda r: r["file"])
+    if [r["file"] for r in got] != list(range(len(files))):
+        return Footers(f"the footer tasks returned {len(got)} results for {len(files)} files")
+    for r in got:
         if r["error"]:
-            return f"{files[r['file']]}: {r['error']}", 0
-    return None, sum(r["rows"] for r in got)
+            return Footers(f"{files[r['file']]}: {r['error']}")
+    return Footers(None, sum(r["rows"] for r in got), [r["size"] for r in got])
 
 
 def use_system_allocator() -> None:

@@ -41,22 +41,6 @@ class HadoopFS:
             str(st.getPath().getName()) for st in self._fs(uri).listStatus(self._path(uri)) if st.isDirectory()
         )
 
-    def file_sizes(self, uris: list[str]) -> list[int]:
-        """Byte sizes of the files ``uris``: one listing per parent folder (one ``getFileStatus`` call for a
-        file the listing does not name the same way)."""
-        by_parent: dict[str, dict[str, int]] = {}
-        sizes = []
-        for uri in uris:
-            parent = uri.rsplit("/", 1)[0]
-            if parent not in by_parent:
-                listing = self._fs(parent).listStatus(self._path(parent)) if self.exists(parent) else []
-                by_parent[parent] = {str(st.getPath().toString()): int(st.getLen()) for st in listing}
-            size = by_parent[parent].get(uri)
-            if size is None:
-                size = int(self._fs(uri).getFileStatus(self._path(uri)).getLen())
-            sizes.append(size)
-        return sizes
-
     def qualify(self, uri: str) -> str:
         """Return the fully qualified URI (``file:/...``, ``hdfs://nn/...``) of ``uri``."""
         fs = self._fs(uri)

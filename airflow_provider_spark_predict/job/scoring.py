@@ -318,6 +318,7 @@ def make_split_function(
     key_types: list[Any],
     feature_dtype: str,
     batch_rows: int,
+    file_format: str = "parquet",
 ) -> Any:
     """Return the mapInArrow function of :func:`score_splits`: task indexes in, keys+outputs out."""
     dtype = numpy_dtype(feature_dtype)
@@ -333,7 +334,7 @@ def make_split_function(
             for t in ids.column(0).to_pylist():
                 for split in tasks[t]:
                     for batch in read_batches(files[split.file], run.keys, run.features, batch_rows,
-                                              split.start, split.length):
+                                              split.start, split.length, file_format):
                         if batch.num_rows:
                             yield run.batch(model, batch, dtype=dtype, key_types=key_types, buffer=matrix)
 
@@ -358,9 +359,10 @@ def score_splits(
     plan: OutputPlan,
     counters: WorkerCounters,
     batch_rows: int,
+    file_format: str = "parquet",
 ) -> Any:
     """The ``map`` strategy with the ``pyarrow`` reader (:mod:`.arrow_reader`): Spark distributes the
-    tasks (lists of file splits), the Python workers read the parquet row groups themselves.
+    tasks (lists of file splits), the Python workers read the parquet row groups (ORC stripes) themselves.
 
     Same output as ``score(reader.cast_features(df, ...), strategy="map", ...)`` for the rows of ``files``
     (check :func:`arrow_reader.unsupported_reason` first): features cast to ``feature_dtype`` (``float``:
@@ -373,6 +375,7 @@ def score_splits(
     :param key_fields: Spark StructFields of the key columns (e.g. ``[df.schema[k] for k in keys]``)
     :param feature_dtype: ``float`` or ``double``, as :func:`reader.feature_dtype` decided
     :param batch_rows: rows per Arrow batch (:func:`batch_rows_for`)
+    :param file_format: ``parquet`` or ``orc``
     """
     from pyspark.sql import types as T
     from pyspark.sql.pandas.types import to_arrow_type
@@ -383,7 +386,7 @@ def score_splits(
         return spark.createDataFrame([], schema)
     key_types = [to_arrow_type(f.dataType) for f in key_fields]
     run = ExecutorScoring(model_name, flavor, keys, features, fill_value, plan, counters)
-    fn = make_split_function(list(files), tasks, run, key_types, feature_dtype, batch_rows)
+    fn = make_split_function(list(files), tasks, run, key_types, feature_dtype, batch_rows, file_format)
     ids = spark.range(0, len(tasks), 1, numPartitions=len(tasks))
     return ids.mapInArrow(fn, schema)
 

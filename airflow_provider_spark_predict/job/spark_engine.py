@@ -60,29 +60,35 @@ def is_spark_pipeline(spec: ScoringSpec, fs: HadoopFS) -> bool:
 
 
 def pyarrow_inputs(spark: Any, spec: ScoringSpec, df: Any, features: list[str],
-                   input_kind: str = "matrix") -> tuple[list[str], str | None]:
-    """The parquet files of the input partition for the ``pyarrow`` reader, and ``None``; or ``[]`` and the
-    reason why the Python workers cannot read them with the same result as Spark."""
+                   input_kind: str = "matrix") -> tuple[list[str], str, str | None]:
+    """The parquet or ORC files of the input partition for the ``pyarrow`` reader, their format and
+    ``None``; or ``[]``, the format and the reason why the Python workers cannot read them with the same
+    result as Spark."""
+    fmt = spec.input.format if spec.input.path else "parquet"
     if spec.input.sql or spec.input.filter:
-        return [], "the input is a query or has a filter"
-    if spec.input.path and spec.input.format != "parquet":
-        return [], f"the input format is {spec.input.format}, not parquet"
-    reason = arrow_reader.unsupported_reason(dict(df.dtypes), spec.keys, features, input_kind)
+        return [], fmt, "the input is a query or has a filter"
+    location = None
+    if spec.input.table:
+        location, stored_as = writer.partition_storage(spark, spec.input.table, spec.input.partition)
+        if location is None:
+            return [], fmt, f"no single partition location for {spec.input.describe()}"
+        fmt = str(stored_as)
+    if fmt not in arrow_reader.FORMATS:
+        return [], fmt, f"the input is stored as {fmt}, not parquet or orc"
+    reason = arrow_reader.unsupported_reason(dict(df.dtypes), spec.keys, features, input_kind, fmt)
     if reason is not None:
-        return [], reason
+        return [], fmt, reason
     partition_cols = {c.lower() for c in spec.input.partition}
     in_folder_names = [c for c in [*spec.keys, *features] if c.lower() in partition_cols]
     if in_folder_names:
-        return [], f"column(s) {in_folder_names} are partition columns (folder names), not in the files"
-    if not spec.input.table:
-        return sorted(df.inputFiles()), None
-    location = writer.partition_location(spark, spec.input.table, spec.input.partition)
+        return [], fmt, f"column(s) {in_folder_names} are partition columns (folder names), not in the files"
     if location is None:
-        return [], f"no single partition location for {spec.input.describe()}"
+        return sorted(df.inputFiles()), fmt, None
     try:
-        return sorted(spark.read.parquet(location).inputFiles()), None
-    except Exception as err:  # noqa: BLE001 - not parquet, or unreadable: Spark's reader decides
-        return [], f"the partition folder is not readable as parquet ({str(err).splitlines()[0][:200]})"
+        return sorted(spark.read.format(fmt).load(location).inputFiles()), fmt, None
+    except Exception as err:  # noqa: BLE001 - unreadable: Spark's reader decides
+        first = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        return [], fmt, f"the partition folder is not readable as {fmt} ({first})"
 
 
 class _PrintLog:
@@ -99,30 +105,33 @@ class ReaderChoice:
     :param files: input files for the ``pyarrow`` reader (empty for Spark's reader)
     :param tasks: their splits packed into tasks
     :param facts: report facts (``reader``, ``reader_reason``, ``files``, ``tasks``)
-    :param rows: the input's row count from the parquet footers (``pyarrow``), else ``None``
+    :param rows: the input's row count from the files' footers (``pyarrow``), else ``None``
+    :param file_format: ``parquet`` or ``orc`` (``pyarrow``)
     """
 
     files: list[str] = field(default_factory=list)
     tasks: list[list[arrow_reader.Split]] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     rows: int | None = None
+    file_format: str = "parquet"
 
 
 def choose_reader(spark: Any, spec: ScoringSpec, df: Any, features: list[str], fs: HadoopFS,
                   input_kind: str = "matrix") -> ReaderChoice:
     """Decide who reads the input of the ``map`` strategy; for ``pyarrow``, one Spark job opens every
-    input file's footer on the executors, which also gives the row count (no ``df.count()``)."""
+    input file's footer on the executors, which also gives the row count (no ``df.count()``) and the
+    file sizes the splits are planned on (``fs`` is not used any more; kept for callers)."""
     wanted = spec.strategy.reader
     if spec.strategy.name != "map":
         return ReaderChoice()
     if wanted == "spark":
         return ReaderChoice(facts={"reader": "spark"})
-    files, reason = pyarrow_inputs(spark, spec, df, features, input_kind)
-    rows = 0
+    files, fmt, reason = pyarrow_inputs(spark, spec, df, features, input_kind)
+    footers = arrow_reader.Footers(reason)
     if reason is None:
-        reason, rows = arrow_reader.read_footers(spark, files, spec.keys)
-        if reason is not None:
-            reason = f"pyarrow on an executor cannot read the input files ({reason})"
+        footers = arrow_reader.read_footers(spark, files, spec.keys, fmt)
+        if footers.reason is not None:
+            reason = f"pyarrow on an executor cannot read the input files ({footers.reason})"
     if reason is not None:
         if wanted == "pyarrow":
             raise InputError(f"reader='pyarrow' is not possible for {spec.input.describe()}: {reason}")
@@ -130,13 +139,14 @@ def choose_reader(spark: Any, spec: ScoringSpec, df: Any, features: list[str], f
         return ReaderChoice(facts={"reader": "spark", "reader_reason": reason})
     conf = spark.conf
     tasks = arrow_reader.plan_tasks(
-        fs.file_sizes(files),
+        footers.sizes,
         max_partition_bytes=conf_bytes(conf.get("spark.sql.files.maxPartitionBytes", "128m")),
         open_cost=conf_bytes(conf.get("spark.sql.files.openCostInBytes", "4m")),
         parallelism=spark.sparkContext.defaultParallelism,
     ) if files else []
-    log(f"reader: pyarrow in the Python workers, {len(files)} input files in {len(tasks)} tasks")
-    return ReaderChoice(files, tasks, {"reader": "pyarrow", "files": len(files), "tasks": len(tasks)}, rows)
+    log(f"reader: pyarrow in the Python workers, {len(files)} input {fmt} files in {len(tasks)} tasks")
+    facts = {"reader": "pyarrow", "files": len(files), "tasks": len(tasks), "format": fmt}
+    return ReaderChoice(files, tasks, facts, footers.rows, fmt)
 
 
 def conf_bytes(value: str) -> int:
@@ -195,7 +205,7 @@ class SparkEngine:
             model.cast_rules = reader.cast_rules(self._adapter, df, model.features)
             self._choice = choose_reader(self.spark, spec, df, model.features, self.files, model.input_kind or "matrix")
         rows = self._choice.rows if self._choice.rows is not None else int(df.count())
-        log(f"{what}: {rows} rows" + (" (from the parquet footers)" if self._choice.rows is not None else ""))
+        log(f"{what}: {rows} rows" + (" (from the file footers)" if self._choice.rows is not None else ""))
         self._df = df.where(spec.input.filter) if spec.input.filter else df
         self._rows_in = rows
         return rows
@@ -227,7 +237,7 @@ class SparkEngine:
         if choice.facts.get("reader") == "pyarrow":
             self._scored = scoring.score_splits(
                 self.spark, choice.files, choice.tasks, key_fields=[feats.schema[k] for k in spec.keys],
-                feature_dtype=dtype, batch_rows=batch_rows, **common,
+                feature_dtype=dtype, batch_rows=batch_rows, file_format=choice.file_format, **common,
             )
             facts: dict[str, Any] = {"strategy": "map"}
         else:

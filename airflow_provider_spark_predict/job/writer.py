@@ -67,13 +67,23 @@ def write_version(df: Any, path: str) -> None:
 
 def partition_location(spark: Any, table: str, partition: dict[str, str]) -> str | None:
     """The folder of one partition of a Hive table (``None`` when the partition does not exist)."""
+    return partition_storage(spark, table, partition)[0]
+
+
+def partition_storage(spark: Any, table: str, partition: dict[str, str]) -> tuple[str | None, str | None]:
+    """``(folder, file format)`` of one partition of a Hive table: the format is ``parquet`` or ``orc`` from
+    the partition's own ``InputFormat`` (a partition may differ from its table), else that class name;
+    ``(None, None)`` when the partition does not exist."""
     if not partition:
-        return None
+        return None, None
     try:
         rows = spark.sql(f"DESCRIBE FORMATTED {table} {partition_clause(partition)}").collect()
     except Exception:  # noqa: BLE001 - the partition does not exist
-        return None
-    return next((r.data_type for r in rows if r.col_name == "Location"), None)
+        return None, None
+    location = next((r.data_type for r in rows if r.col_name == "Location"), None)
+    input_format = next((str(r.data_type) for r in rows if r.col_name == "InputFormat"), None)  # the partition's
+    fmt = next((f for f in ("parquet", "orc") if f in (input_format or "").lower()), input_format)
+    return location, fmt
 
 
 def publish_table(spark: Any, spec: TargetSpec, version: str, log: Callable[[str], None]) -> str | None:
