@@ -164,7 +164,7 @@ def _ensure_model(path: str, train: Any) -> None:
         return
     t = time.monotonic()
     stem, ext = os.path.splitext(path)
-    tmp = f"{stem}.tmp{ext}"  # the extension picks XGBoost's save format
+    tmp = f"{stem}.tmp{os.getpid()}{ext}"  # the extension picks XGBoost's save format
     train(tmp)
     os.replace(tmp, path)
     print(f"trained model in {time.monotonic() - t:.1f}s -> {path}", flush=True)
@@ -201,10 +201,12 @@ def ensure(rows: int, base: str = BASE) -> dict[str, str]:
 
 def ensure_lgbm(rows: int, base: str = BASE) -> dict[str, str]:
     """The numeric workload's data with the LightGBM model: ``{"data": folder, "model": text model path}``."""
-    paths = ensure(rows, base)
+    os.makedirs(base, exist_ok=True)
     model = os.path.join(base, "lgbm_17c_100r.txt")
+    data = os.path.join(base, f"data_{rows}")
     _ensure_model(model, train_lgbm_model)
-    return {"data": paths["data"], "model": model}
+    _ensure_data(data, rows, with_strings=False)
+    return {"data": data, "model": model}
 
 
 def ensure_frame(rows: int, base: str = BASE) -> dict[str, str]:
