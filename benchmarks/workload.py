@@ -189,34 +189,28 @@ def _ensure_data(data: str, rows: int, with_strings: bool) -> None:
         print(f"wrote {rows} rows in {time.monotonic() - t:.1f}s -> {data}", flush=True)
 
 
+def _ensure(base: str, model_file: str, train: Any, rows: int, with_strings: bool) -> dict[str, str]:
+    os.makedirs(base, exist_ok=True)
+    model = os.path.join(base, model_file)
+    data = os.path.join(base, f"{'frame_' if with_strings else ''}data_{rows}")
+    _ensure_model(model, train)
+    _ensure_data(data, rows, with_strings)
+    return {"data": data, "model": model}
+
+
 def ensure(rows: int, base: str = BASE) -> dict[str, str]:
     """Create (or reuse) the numeric workload; return ``{"data": folder, "model": json path}``."""
-    os.makedirs(base, exist_ok=True)
-    model = os.path.join(base, "model_17c_100r_d6.json")
-    data = os.path.join(base, f"data_{rows}")
-    _ensure_model(model, train_model)
-    _ensure_data(data, rows, with_strings=False)
-    return {"data": data, "model": model}
+    return _ensure(base, "model_17c_100r_d6.json", train_model, rows, with_strings=False)
 
 
 def ensure_lgbm(rows: int, base: str = BASE) -> dict[str, str]:
     """The numeric workload's data with the LightGBM model: ``{"data": folder, "model": text model path}``."""
-    os.makedirs(base, exist_ok=True)
-    model = os.path.join(base, "lgbm_17c_100r.txt")
-    data = os.path.join(base, f"data_{rows}")
-    _ensure_model(model, train_lgbm_model)
-    _ensure_data(data, rows, with_strings=False)
-    return {"data": data, "model": model}
+    return _ensure(base, "lgbm_17c_100r.txt", train_lgbm_model, rows, with_strings=False)
 
 
 def ensure_frame(rows: int, base: str = BASE) -> dict[str, str]:
     """The DataFrame-input workload: ``{"data": folder (numeric + 3 string columns), "model": joblib path}``."""
-    os.makedirs(base, exist_ok=True)
-    model = os.path.join(base, "frame_hgb_17c_100i.joblib")
-    data = os.path.join(base, f"frame_data_{rows}")
-    _ensure_model(model, train_frame_model)
-    _ensure_data(data, rows, with_strings=True)
-    return {"data": data, "model": model}
+    return _ensure(base, "frame_hgb_17c_100i.joblib", train_frame_model, rows, with_strings=True)
 
 
 def frame_columns() -> list[str]:
