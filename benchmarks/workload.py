@@ -31,6 +31,9 @@ DEPTH = 6
 NULL_RATE = 0.06
 SEED = 20260106
 TRAIN_ROWS = 40_000
+#: training sample of the DataFrame and LightGBM models (trained single-threaded: OpenMP threads spin on a
+#: busy 2-core machine)
+SAMPLE_TRAIN_ROWS = 20_000
 ROWS_PER_FILE = 250_000
 MIN_FILES = 4
 ROW_GROUP_ROWS = 125_000  # ~50 MB of float32 features per row group, close to Spark's 128 MB blocks
@@ -127,10 +130,11 @@ def train_frame_model(path: str) -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OrdinalEncoder
+    from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(SEED + 3)
-    x = _features(rng, TRAIN_ROWS)
-    strings = _strings(rng, TRAIN_ROWS)
+    x = _features(rng, SAMPLE_TRAIN_ROWS)
+    strings = _strings(rng, SAMPLE_TRAIN_ROWS)
     y = (_labels(rng, x) + _string_effect(strings)) % N_CLASSES
     df = pd.DataFrame(x, columns=feature_names())
     for name, col in strings.items():
@@ -142,7 +146,8 @@ def train_frame_model(path: str) -> None:
     ])
     clf = HistGradientBoostingClassifier(max_iter=ROUNDS, max_depth=DEPTH, learning_rate=0.1, early_stopping=False,
                                          categorical_features=list(range(n_str)), random_state=1)
-    model = Pipeline([("prep", prep), ("clf", clf)]).fit(df, y)
+    with threadpool_limits(1):
+        model = Pipeline([("prep", prep), ("clf", clf)]).fit(df, y)
     joblib.dump(model, path)
 
 
@@ -151,10 +156,10 @@ def train_lgbm_model(path: str) -> None:
     import lightgbm as lgb
 
     rng = np.random.default_rng(SEED + 4)
-    x = _features(rng, TRAIN_ROWS)
+    x = _features(rng, SAMPLE_TRAIN_ROWS)
     y = _labels(rng, x)
     params = {"objective": "multiclass", "num_class": N_CLASSES, "num_leaves": 31, "max_depth": DEPTH,
-              "learning_rate": 0.1, "num_threads": 2, "seed": 1, "verbose": -1}
+              "learning_rate": 0.1, "num_threads": 1, "seed": 1, "verbose": -1}
     booster = lgb.train(params, lgb.Dataset(x, label=y, feature_name=feature_names()), num_boost_round=ROUNDS)
     booster.save_model(path)
 
