@@ -21,7 +21,7 @@ XGBoost 17 classes x 100 rounds, depth 6. Variants, interleaved (the order rotat
 DataFrame-input workload (issue 14, ``workload.ensure_frame``): the same rows plus 3 string columns
 (``city`` ~50 values, ``device`` 8, ``channel`` 5, ~3 % nulls), and a scikit-learn
 ``Pipeline(ColumnTransformer([OrdinalEncoder on the strings, passthrough numeric]),
-HistGradientBoostingClassifier(17 classes x 100 iterations))`` fitted on a pandas DataFrame:
+HistGradientBoostingClassifier(17 classes x 20 iterations))`` fitted on a pandas DataFrame:
 
 * ``frame_model``: the model's own ``predict_proba`` on the in-memory pandas DataFrame (strings as ``str``
   objects, as pyarrow's ``to_pandas`` gives them), 1 thread (``threadpoolctl.threadpool_limits(1)``), in
@@ -634,7 +634,7 @@ def main() -> int:
         "rows": args.rows, "features": workload.N_FEATURES,
         "models": {"xgb": "xgboost 17 classes x 100 rounds depth 6",
                    "frame": "sklearn Pipeline(ColumnTransformer(OrdinalEncoder on 3 strings, passthrough 100 numeric), "
-                            "HistGradientBoostingClassifier 17 classes x 100 iterations depth 6)",
+                            "HistGradientBoostingClassifier 17 classes x 20 iterations depth 6)",
                    "lgbm": "lightgbm Booster multiclass 17 classes x 100 rounds"},
         "frame_slice_rows": args.frame_slice_rows, "python_worker_omp_num_threads": worker_threads,
         "loadavg_1m_at_start": load_start,
