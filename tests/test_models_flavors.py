@@ -199,6 +199,37 @@ def test_pipeline_with_column_transformer_on_a_dataframe(tmp_path):
     np.testing.assert_allclose(pred.probabilities, model.predict_proba(new), rtol=1e-12)
 
 
+def test_hist_gradient_boosting_after_a_column_transformer_keeps_its_categories_inside(tmp_path):
+    """The HGB's categorical columns are columns of the ColumnTransformer's output (here: the encoded
+    city, output column 0), not input columns: the input's first column (``age``) must not be turned into
+    a category of the encoder's codes (which made every age missing and changed the predictions)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
+    train = mixed_frame()
+    train.loc[:20, "city"] = None
+    y = (train.age > 50).astype(int) + (train.city == "nice").astype(int)
+    model = Pipeline([
+        ("prep", ColumnTransformer([
+            ("city", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan), ["city"]),
+            ("num", "passthrough", ["age", "income"]),
+        ])),
+        ("clf", HistGradientBoostingClassifier(max_iter=10, categorical_features=[0])),
+    ]).fit(train, y)
+    joblib.dump(model, tmp_path / "m.joblib")
+    adapter = load_model(str(tmp_path / "m.joblib"))
+    assert adapter.input_kind == "frame" and adapter.categories == {}
+    assert not any("HistGradientBoosting" in r for r in adapter.frame_reasons)
+    new = mixed_frame(60)
+    new.loc[:5, "city"] = None
+    new.loc[6, "city"] = "brest"
+    x, pred = score(adapter, new)
+    assert x.data["age"].dtype == np.int64 and x.unseen == {}
+    np.testing.assert_allclose(pred.probabilities, model.predict_proba(new), rtol=1e-12)
+
+
 def test_string_labelled_classifier_keeps_string_classes(tmp_path):
     from sklearn.ensemble import RandomForestClassifier
 

@@ -7,9 +7,11 @@ Input shape rule (``input_kind``): a model gets a pandas DataFrame (``frame``) w
   ``make_column_selector``): it refuses a numpy matrix;
 * a fitted encoder (anything with ``categories_``: OneHotEncoder, OrdinalEncoder, TargetEncoder) learned
   non-numeric categories: the column holds strings, which a float matrix cannot carry;
-* a ``HistGradientBoosting*`` model found categorical columns from the DataFrame's dtypes
-  (``categorical_features="from_dtype"``): those columns are given as pandas ``category`` with the
-  training categories.
+* a ``HistGradientBoosting*`` model that receives the raw input (the model itself, or the first step of a
+  Pipeline) was fitted on a DataFrame with categorical columns (``categorical_features="from_dtype"``,
+  or given by name/index): those columns are given as pandas ``category`` with the training categories.
+  An HGB after other steps (e.g. ``Pipeline(ColumnTransformer(...), HGB(categorical_features=[0, 1]))``)
+  gets the preceding steps' output, not the input columns: its categories stay inside the model.
 
 Every other model gets the float matrix (the fast path), even if it recorded ``feature_names_in_``.
 """
@@ -72,9 +74,17 @@ def _string_categories(categories: Any) -> bool:
         return False
 
 
+def raw_input_estimator(model: Any) -> Any:
+    """The estimator that receives the model's input columns as they are: the model itself, or the first
+    step of a Pipeline that is not ``None``/``"passthrough"``."""
+    steps = [step for _, step in getattr(model, "steps", None) or [] if step is not None and step != "passthrough"]
+    return steps[0] if steps else model
+
+
 def frame_reasons(model: Any) -> list[str]:
     """Why ``model`` needs a DataFrame (empty: it takes a float matrix). See the module docstring."""
     reasons = []
+    raw = raw_input_estimator(model)
     for est in walk(model):
         name = type(est).__name__
         if name == "ColumnTransformer":
@@ -85,14 +95,16 @@ def frame_reasons(model: Any) -> list[str]:
         if isinstance(cats, list) and _string_categories(cats):
             reasons.append(f"{name} was fitted on string categories")
         flags = getattr(est, "is_categorical_", None)
-        if getattr(est, "_preprocessor", None) is not None and flags is not None and np.any(flags):
+        if (est is raw and getattr(est, "_preprocessor", None) is not None and flags is not None and np.any(flags)
+                and getattr(est, "feature_names_in_", None) is not None):
             reasons.append(f"{name} has categorical features from the DataFrame's dtypes")
     return list(dict.fromkeys(reasons))
 
 
 def hgb_categories(model: Any, names: list[str]) -> dict[str, list[Any]]:
-    """Training categories of ``HistGradientBoosting*`` ``categorical_features="from_dtype"`` columns."""
-    est = model.steps[-1][1] if hasattr(model, "steps") else model
+    """Training categories of the categorical columns of a ``HistGradientBoosting*`` model that receives the
+    input columns as they are (:func:`raw_input_estimator`); ``{}`` for an HGB after other steps."""
+    est = raw_input_estimator(model)
     pre = getattr(est, "_preprocessor", None)
     if pre is None or not names:
         return {}

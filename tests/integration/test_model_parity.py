@@ -1,15 +1,18 @@
 """Every model shape a user already has scores unchanged, through the operator, on both engines.
 
-For each model: the real operator -> hook path with path input/output; ``engine="spark"`` runs the job on
-the tests' shared local[2] Hive session (``in_session`` fixture, ``tests/conftest.py``: only spark-submit
-is replaced) and ``engine="in_process"`` scores in this process. Both outputs must equal the model's own
-prediction, computed here with the model library on a pandas DataFrame / numpy matrix, on every row
-(class, score, label), and each other.
+For each model: the real operator -> hook path with path input/output. ``engine="spark"``: one DAG holding
+one operator task per model, run once with Airflow's ``dag.test()`` (real Airflow on SQLite); each task
+runs the job on the tests' shared local[2] Hive session (``in_session`` fixture, ``tests/conftest.py``:
+only spark-submit is replaced, since a spark-submit JVM per task would need its own metastore). Its run
+report comes back through XCom. ``engine="in_process"`` scores in this process. Both outputs must equal
+the model's own prediction, computed here with the model library on a pandas DataFrame / numpy matrix, on
+every row (class, score, label), and each other.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -184,27 +187,93 @@ def inputs(tmp_path_factory) -> dict[str, Any]:
 def _score(case: Case, src: str, out: str, engine: str, **over: Any) -> dict[str, Any]:
     from airflow_provider_spark_predict.operators.predict import SparkPredictOperator
 
-    kwargs = {**case.kwargs, **over}
-    return SparkPredictOperator(
-        task_id="score", model=case.path, input_path="file://" + src, input_partition=DT, keys=["pin"],
-        output_path="file://" + out, output_partition=DT, engine=engine, **kwargs,
-    ).execute({"ti": None})
+    return SparkPredictOperator(task_id="score", **_operator_kwargs(case, src, out, engine, **over)).execute(
+        {"ti": None})
 
 
 CASES = ["xgb_booster_json", "xgb_booster_pickle", "xgb_classifier", "lightgbm_text", "lgbm_category",
          "hgb_numpy", "sklearn_pipeline", "string_labels", "linear_svc", "regressor"]
 
+#: the DAG of the Spark-engine parity: one SparkPredictOperator per model; the operators' arguments come
+#: from a pickle the test writes (label maps keep their key types: ``{0: "low"}`` stays an int key)
+PARITY_DAG = '''
+import os
+import pickle
+from datetime import datetime
+
+from airflow.sdk import DAG
+
+from airflow_provider_spark_predict.operators.predict import SparkPredictOperator
+
+with open(os.environ["PARITY_DAG_TASKS"], "rb") as fh:
+    TASKS = pickle.load(fh)
+with DAG("model_parity", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+    for task_id, kwargs in TASKS.items():
+        SparkPredictOperator(task_id=task_id, **kwargs)
+'''
+
+
+def _operator_kwargs(case: Case, src: str, out: str, engine: str, **over: Any) -> dict[str, Any]:
+    return {"model": case.path, "input_path": "file://" + src, "input_partition": DT, "keys": ["pin"],
+            "output_path": "file://" + out, "output_partition": DT, "engine": engine, **case.kwargs, **over}
+
+
+@pytest.fixture(scope="module")
+def spark_dag_run(cases, inputs, in_session, airflow_db, tmp_path_factory) -> dict[str, Any]:
+    """``dag.test()`` of the parity DAG (one task per case, ``engine="spark"``); returns the DagRun state and,
+    per case, its output folder and the report the task returned (XCom)."""
+    import importlib.util
+    import json
+    from datetime import UTC, datetime
+
+    base = tmp_path_factory.mktemp("parity_dag")
+    dags = base / "dags"
+    dags.mkdir()
+    (dags / "model_parity.py").write_text(PARITY_DAG)
+    outs = {name: str(base / "out" / name) for name in CASES}
+    with open(base / "tasks.pkl", "wb") as fh:
+        pickle.dump({name: _operator_kwargs(cases[name], inputs["src"], outs[name], "spark") for name in CASES}, fh)
+    with pytest.MonkeyPatch.context() as mp:
+        # dag.test() needs the DAG file in the configured dags folder: a one-file folder for this module
+        mp.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
+        mp.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([{
+            "name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(dags)}}]))
+        mp.setenv("PARITY_DAG_TASKS", str(base / "tasks.pkl"))
+        spec = importlib.util.spec_from_file_location("model_parity_dag", dags / "model_parity.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        dag = module.dag
+        assert sorted(dag.task_ids) == sorted(CASES)
+        dr = dag.test(logical_date=datetime(2026, 1, 2, tzinfo=UTC))
+        tis = {name: dr.get_task_instance(name) for name in CASES}
+        results = {name: {"state": str(ti.state), "report": ti.xcom_pull(task_ids=name), "out": outs[name]}
+                   for name, ti in tis.items()}
+    return {"state": str(dr.state), "tasks": results}
+
+
+def _engine_result(name: str, engine: str, case: Case, src: str, spark_dag_run: dict[str, Any],
+                   tmp_path: Any) -> tuple[dict[str, Any], str]:
+    """(report, output folder) of one case on one engine: Spark from the DAG run, in-process directly."""
+    if engine == "spark":
+        task = spark_dag_run["tasks"][name]
+        assert task["state"] == "success", f"task {name} ended {task['state']}: {task['report']}"
+        return task["report"], task["out"]
+    out = str(tmp_path / engine)
+    return _score(case, src, out, engine), out
+
 
 @pytest.mark.parametrize("name", CASES)
-def test_output_equals_the_models_own_prediction_on_both_engines(name, cases, inputs, in_session, tmp_path):
+def test_output_equals_the_models_own_prediction_on_both_engines(name, cases, inputs, spark_dag_run, tmp_path):
     case = cases[name]
     df = inputs["df"]
     classes, scores = case.own(df)
     got = {}
     for engine in ("spark", "in_process"):
-        out = str(tmp_path / engine)
-        report = _score(case, inputs["src"], out, engine)
+        report, out = _engine_result(name, engine, case, inputs["src"], spark_dag_run, tmp_path)
         assert report["published"] and report["rows_out"] == ROWS, report.get("error")
+        assert report["engine"] == engine
         assert report["model"]["input_kind"] in ("matrix", "frame")
         assert report["model"]["cast_rules"] and all(r["given_as"] for r in report["model"]["cast_rules"])
         table = read_folder(os.path.join(out, "dt=2026-01-01")).set_index("pin").loc[df["pin"]]
