@@ -20,7 +20,6 @@ end-to-end rate per core (rows / wall / 2) >= 85 % of the model's own single-thr
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import hook_run
+
+from airflow_provider_spark_predict.job.stats import CONF_OBSERVE
 
 CORES = 2
 RESULTS = hook_run.ROOT / "benchmarks" / "results"
@@ -57,14 +58,14 @@ def summarize(rows: int, run: hook_run.TaskRun, model: hook_run.ModelSample) -> 
 
 
 def table(sizes: list[dict[str, Any]]) -> str:
-    cols = ["rows", "wall s", *[p.removesuffix("_s").replace("_", " ") + " s" for p in hook_run.PHASES],
+    cols = ["rows", "facts", "wall s", *[p.removesuffix("_s").replace("_", " ") + " s" for p in hook_run.PHASES],
             "not scoring+write % of wall", "e2e rows/s/core", "model rows/s", "e2e vs model",
             "scoring+write vs model", "peak worker RSS MB", "load 1m"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for s in sizes:
         ph = [f"{s['phases_s'][p]:.1f} ({s['phases_pct_of_wall'][p]:.1f}%)" for p in hook_run.PHASES]
         lines.append("| " + " | ".join(str(v) for v in [
-            f"{s['rows']:,}", s["wall_s"], *ph, f"{s['non_scoring_pct_of_wall']:.1f}%",
+            f"{s['rows']:,}", s["facts"], s["wall_s"], *ph, f"{s['non_scoring_pct_of_wall']:.1f}%",
             s["e2e_rows_per_s_per_core"], s["model_rows_per_s"], f"{s['e2e_vs_model']:.0%}",
             f"{s['scoring_vs_model']:.0%}", s["peak_worker_rss_mb"],
             f"{s['loadavg_1m'][0]}-{s['loadavg_1m'][1]}"]) + " |")
@@ -74,8 +75,12 @@ def table(sizes: list[dict[str, Any]]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="2000000,8000000,32000000")
+    ap.add_argument("--facts", default="observe",
+                    help="how the job computes the facts of the written rows, one task per size for each: "
+                         "'observe' (during the write, the default) and/or 'query' (re-read, as before), "
+                         "e.g. 'observe,query'")
     ap.add_argument("--model-rows", type=int, default=1_000_000,
-                    help="rows of the model's own single-thread reference run before each task")
+                    help="rows of the model's own single-thread reference run before each size")
     ap.add_argument("--data-dir", default=hook_run.DATA_DIR)
     ap.add_argument("--driver-memory", default="2g")
     ap.add_argument("--out", default=str(RESULTS / "growth.json"))
@@ -85,38 +90,34 @@ def main() -> int:
     shutil.rmtree(work, ignore_errors=True)
     hook_run.setup_env(work)
     hook_run.set_connection("bench_local", f"local[{CORES}]")
-    conf = {"spark.ui.enabled": "false", "spark.driver.memory": args.driver_memory,
-            "spark.sql.shuffle.partitions": str(CORES * 4)}
     results, runs, ok = [], [], True
     for rows in sizes:
         paths = hook_run.ensure_data(rows, args.data_dir)
         model = hook_run.model_sample(paths, min(rows, args.model_rows))
         print(f"{rows} rows: model alone {model.rows_per_s:.0f} rows/s on {model.rows} rows "
               f"(load {hook_run.loadavg()})", flush=True)
-        out = work / f"out_{rows}"
-        t0 = time.monotonic()
-        run = hook_run.run_task("bench_local", hook_run.spec_dict(paths, out), work / "store", conf)
-        check = hook_run.verify_output(run.report, rows, model)
-        ok = ok and check["ok"]
-        summary = summarize(rows, run, model)
-        summary["verify"] = check
-        results.append(summary)
-        runs.append({"rows": rows, "model": model.to_dict(), "task": run.to_dict(), "verify": check})
-        print(f"{rows} rows: wall {run.wall_s:.1f}s ({time.monotonic() - t0:.0f}s with checks) "
-              f"phases {run.phases} rss {run.peak_worker_rss_mb} MB e2e/model {summary['e2e_vs_model']} "
-              f"verify {check}", flush=True)
-        shutil.rmtree(out, ignore_errors=True)
+        for facts in args.facts.split(","):
+            conf = {"spark.ui.enabled": "false", "spark.driver.memory": args.driver_memory,
+                    "spark.sql.shuffle.partitions": str(CORES * 4), CONF_OBSERVE: str(facts == "observe").lower()}
+            out = work / f"out_{rows}_{facts}"
+            t0 = time.monotonic()
+            run = hook_run.run_task("bench_local", hook_run.spec_dict(paths, out), work / "store", conf)
+            check = hook_run.verify_output(run.report, rows, model)
+            ok = ok and check["ok"]
+            summary = {"facts": facts, **summarize(rows, run, model), "verify": check}
+            results.append(summary)
+            runs.append({"rows": rows, "facts": facts, "model": model.to_dict(), "task": run.to_dict(),
+                         "verify": check})
+            print(f"{rows} rows, facts by {facts}: wall {run.wall_s:.1f}s ({time.monotonic() - t0:.0f}s with "
+                  f"checks) phases {run.phases} rss {run.peak_worker_rss_mb} MB e2e/model "
+                  f"{summary['e2e_vs_model']} verify {check}", flush=True)
+            shutil.rmtree(out, ignore_errors=True)
     md = table(results)
     print(md)
-    result = {"command": " ".join(["benchmarks/bench_growth.py", *sys.argv[1:]]),
-              "master": f"local[{CORES}]", "path": "SparkPredictHook.run -> spark-submit (client, local)",
-              "features": hook_run.workload.N_FEATURES,
-              "model": "xgboost 17 classes x 100 rounds depth 6", "machine": hook_run.machine(),
-              "goals": {"non_scoring_pct_of_wall_max": 10, "e2e_vs_model_min": 0.85},
-              "sizes": results, "runs": runs, "markdown": md}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1, default=str))
-    print(f"wrote {args.out}")
+    hook_run.write_result(args.out, "bench_growth.py", {
+        "master": f"local[{CORES}]", "path": "SparkPredictHook.run -> spark-submit (client, local)",
+        "goals": {"non_scoring_pct_of_wall_max": 10, "e2e_vs_model_min": 0.85},
+        "sizes": results, "runs": runs, "markdown": md})
     return 0 if ok else 1
 
 

@@ -25,7 +25,6 @@ has its own node.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
@@ -154,14 +153,10 @@ def main() -> int:
     summary = summarize(args.rows, by, models)
     md = table(summary)
     print(md)
-    result = {"command": " ".join(["benchmarks/bench_scaling.py", *sys.argv[1:]]), "rows": args.rows,
-              "path": "SparkPredictHook.run -> spark-submit, client mode",
-              "model": "xgboost 17 classes x 100 rounds depth 6", "machine": hook_run.machine(),
-              "goal": {"scaling_efficiency_min": 0.90}, "summary": summary,
-              "model_runs": [m.to_dict() for m in models], "runs": runs, "markdown": md}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1, default=str))
-    print(f"wrote {args.out}")
+    hook_run.write_result(args.out, "bench_scaling.py", {
+        "rows": args.rows, "path": "SparkPredictHook.run -> spark-submit, client mode",
+        "goal": {"scaling_efficiency_min": 0.90}, "summary": summary,
+        "model_runs": [m.to_dict() for m in models], "runs": runs, "markdown": md})
     return 0 if ok else 1
 
 
