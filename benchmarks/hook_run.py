@@ -66,6 +66,13 @@ class WorkerMonitor(TreeMonitor):
                 continue
         return keep
 
+    def cpu_split(self) -> dict[str, float]:
+        """:meth:`TreeMonitor.cpu_split` plus ``spark_submit_tree``: the CPU seconds of this process's reaped
+        children, i.e. spark-submit and everything under it (JVM, Python driver, local-mode Python
+        workers), which have all exited when ``hook.run`` returns."""
+        t = self.me.cpu_times()
+        return {**super().cpu_split(), "spark_submit_tree": t.children_user + t.children_system}
+
     def __enter__(self) -> WorkerMonitor:
         super().__enter__()
         return self
