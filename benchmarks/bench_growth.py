@@ -49,6 +49,9 @@ def summarize(rows: int, run: hook_run.TaskRun, model: hook_run.ModelSample) -> 
         "e2e_rows_per_s_per_core": round(e2e_per_core),
         "scoring_rows_per_s_per_core": round(rows / scoring_s / CORES) if scoring_s else None,
         "model_rows_per_s": round(model.rows_per_s),
+        # by CPU seconds (the task's whole process tree vs the model's thread): robust to a busy machine
+        "task_cpu_s": round(run.cpu_s, 1), "e2e_rows_per_cpu_s": round(rows / run.cpu_s) if run.cpu_s else None,
+        "e2e_cpu_vs_model": round(rows / run.cpu_s / (model.rows / model.cpu_s), 3) if run.cpu_s else None,
         "e2e_vs_model": round(e2e_per_core / model.rows_per_s, 3),
         "scoring_vs_model": round(rows / scoring_s / CORES / model.rows_per_s, 3) if scoring_s else None,
         "peak_worker_rss_mb": run.peak_worker_rss_mb,

@@ -63,6 +63,7 @@ def summarize(rows: int, by: dict[str, list[hook_run.TaskRun]], model: list[hook
             "e2e_rows_per_s_per_core": round(rows / wall / cores),
             "scoring_vs_model": round(rows / scoring / cores / model_rate, 3),
             "e2e_vs_model": round(rows / wall / cores / model_rate, 3),
+            "task_cpu_s_median": round(statistics.median(r.cpu_s for r in runs), 1),
             "peak_worker_rss_mb": max(r.peak_worker_rss_mb for r in runs),
             "model_loads": [r.report.get("model_loads") for r in runs],
             "loadavg_1m": [[r.loadavg_before, r.loadavg_after] for r in runs],
