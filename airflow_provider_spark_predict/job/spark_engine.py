@@ -2,7 +2,8 @@
 
 The driver reads the input partition (Hive table, SQL or parquet/ORC path), validates it, scores it on the
 executors (:mod:`.scoring`: model shipped with ``addFile``, loaded once per Python worker, Arrow batches),
-writes the version folder with Spark's commit protocol and re-reads it for the facts (:mod:`.stats`).
+writes the version folder with Spark's commit protocol while observing the facts of the written rows
+(Spark ``observe``; one aggregation re-reads the written keys: :mod:`.stats`).
 """
 
 from __future__ import annotations
