@@ -2,7 +2,8 @@
 
 The driver reads the input partition (Hive table, SQL or parquet/ORC path), validates it, scores it on the
 executors (:mod:`.scoring`: model shipped with ``addFile``, loaded once per Python worker, Arrow batches),
-writes the version folder with Spark's commit protocol and re-reads it for the facts (:mod:`.stats`).
+writes the version folder with Spark's commit protocol while observing the facts of the written rows
+(Spark ``observe``; one aggregation re-reads the written keys: :mod:`.stats`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from airflow_provider_spark_predict.job import (
 )
 from airflow_provider_spark_predict.job.hadoopfs import HadoopFS
 from airflow_provider_spark_predict.report import RunReport
+from airflow_provider_spark_predict.run import facts as run_facts
 from airflow_provider_spark_predict.run.engine import LoadedModel, check_columns, resolve_features
-from airflow_provider_spark_predict.spec import ScoringSpec, TargetSpec
+from airflow_provider_spark_predict.spec import OutputsSpec, ScoringSpec, TargetSpec
 
 
 def log(msg: str) -> None:
@@ -176,6 +178,10 @@ class SparkEngine:
         self._rows_in = 0
         self._progress_total: int | None = None
         self._adapter: Any = None
+        self._outputs = OutputsSpec()
+        self._classes: list[Any] | None = None
+        self._observed: stats.WriteFacts | None = None
+        self._version: str | None = None
 
     def log(self, message: str) -> None:
         log(message)
@@ -212,6 +218,7 @@ class SparkEngine:
 
     def score(self, spec: ScoringSpec, model: LoadedModel) -> dict[str, Any]:
         df, choice = self._df, self._choice
+        self._outputs, self._classes = spec.outputs, model.classes
         # progress fraction from tasks when the rows counter is not exact (filter) or not fed (Spark ML)
         self._progress_total = None if model.is_spark_pipeline or spec.input.filter else self._rows_in
         if model.is_spark_pipeline:
@@ -266,8 +273,15 @@ class SparkEngine:
         return self.files.qualify(target.path.rstrip("/"))
 
     def write_version(self, path: str) -> None:
+        # the facts of the written rows are observed during the write (no re-read of the output for them)
+        scored, self._observed, self._version = self._scored, None, path
+        if self.spark.conf.get(stats.CONF_OBSERVE, "true").lower() != "false":
+            classifier = self._classes is not None
+            scored, self._observed = stats.observe_write(
+                scored, self._outputs.prediction_column, run_facts.value_column(self._outputs, classifier),
+                classifier, self._classes)
         with progress.watch_scoring(self.spark, self.counters.rows, self._progress_total, log):
-            writer.write_version(self._scored, path)
+            writer.write_version(scored, path)
 
     def worker_counters(self) -> tuple[int, float]:
         return int(self.counters.loads.value), round(float(self.counters.predict_s.value), 3)
@@ -276,7 +290,7 @@ class SparkEngine:
         return dict(self.counters.unseen.value)
 
     def read_version(self, path: str) -> stats.SparkFrame:
-        return stats.SparkFrame(self.spark.read.parquet(path))
+        return stats.SparkFrame(self.spark.read.parquet(path), self._observed if path == self._version else None)
 
     def previous_table_partition(self, target: TargetSpec) -> dict[str, str] | None:
         return stats.previous_table_partition(self.spark, target)

@@ -71,6 +71,11 @@ def _finite(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def value_column(outputs: OutputsSpec, classifier: bool) -> str | None:
+    """The column the score summary describes: the score, else a regressor's prediction, else none."""
+    return outputs.score_column or (outputs.prediction_column if not classifier else None)
+
+
 def written_facts(frame: Frame, keys: list[str], outputs: OutputsSpec, classifier: bool) -> dict[str, Any]:
     """``rows_out``, ``duplicate_keys``, ``null_keys``, ``null_predictions``, ``score_summary``,
     ``class_counts`` and (with a label column) ``uncovered_labels``.
@@ -80,8 +85,8 @@ def written_facts(frame: Frame, keys: list[str], outputs: OutputsSpec, classifie
     :param outputs: the output columns
     :param classifier: whether predictions are classes (class counts) or values
     """
-    prediction, score = outputs.prediction_column, outputs.score_column
-    value = score or (prediction if not classifier else None)
+    prediction = outputs.prediction_column
+    value = value_column(outputs, classifier)
     s = frame.summary(prediction, value, classifier)
     null_keys = frame.null_keys(keys) if s.rows else 0
     out: dict[str, Any] = {
