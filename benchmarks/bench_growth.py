@@ -1,7 +1,7 @@
 """Benchmark (issue 18, point 2): the phases of one scoring task as the input grows, on ``local[2]``.
 
 For each size (default 2M, 8M, 32M rows of the throughput workload, ``benchmarks/workload.py``, cached
-under ``/work/bench-data``), one task runs end to end through ``SparkPredictHook.run`` with a real
+under ``var/bench/hook/`` (``--data-dir``)), one task runs end to end through ``SparkPredictHook.run`` with a real
 spark-submit (``benchmarks/hook_run.py``), and its wall time is split into phases: submit + start-up, model
 load on the driver, footer job / row count, scoring + write, facts/checks, publish, the rest of the job,
 teardown. Each phase is reported in seconds, in % of the wall and in microseconds per row. Before each

@@ -1,7 +1,7 @@
 """Benchmark (issue 18, point 1): does the per-core rate hold when executors are added?
 
 The same input (the throughput workload, ``benchmarks/workload.py``, default 8M rows, cached under
-``/work/bench-data``) is scored by one task through ``SparkPredictHook.run`` with a real spark-submit in
+``var/bench/hook/`` (``--data-dir``)) is scored by one task through ``SparkPredictHook.run`` with a real spark-submit in
 client mode (``benchmarks/hook_run.py``) on:
 
 * ``1x1``: a real standalone cluster (``tests/spark_cluster.StandaloneCluster``: master + 1 worker with

@@ -4,7 +4,7 @@ outside and split into phases, with the peak RSS of every Python worker; and the
 single-thread rate on a sample of the same input.
 
 The input is the throughput workload (``benchmarks/workload.py``: ``pin`` + 100 float32 features, XGBoost
-17 classes x 100 rounds depth 6), cached under ``/work/bench-data`` (``--data-dir``). The task reads the
+17 classes x 100 rounds depth 6), cached under ``var/bench/hook/`` (``--data-dir`` or env ``SPARK_PREDICT_BENCH_DATA``). The task reads the
 parquet folder as a path input and writes a path output (``<work>/out/dt=2026-01-01``); no Hive metastore
 is involved (``SPARK_PREDICT_NO_HIVE=1``, no embedded metastore service), so the numbers are the job's own.
 """
@@ -31,7 +31,8 @@ for _p in (ROOT, ROOT / "benchmarks"):
 import workload  # noqa: E402
 from bench_throughput import TreeMonitor, run_model  # noqa: E402
 
-DATA_DIR = "/work/bench-data"
+#: where the inputs are generated and cached (big: 32M rows are ~13 GB); env SPARK_PREDICT_BENCH_DATA
+DATA_DIR = os.environ.get("SPARK_PREDICT_BENCH_DATA", os.path.join(str(ROOT), "var", "bench", "hook"))
 DATE = "2026-01-01"
 KEYS = ["pin"]
 #: phases of the task, in order (seconds), as reported by :func:`run_task`
