@@ -4,9 +4,10 @@ The pyspark wheel has no ``sbin/start-*.sh``; the daemons are started with the p
 ``bin/spark-class`` (see /work/shared/reference/stack-facts.md), each in its own process group, on free
 ports (never 8080), with logs in files. Stopped by PID (process group) at teardown.
 
-Use the session fixture ``standalone_cluster`` (import it into a conftest or test module)::
+Use the fixture ``standalone_cluster`` (``tests/conftest.py`` imports it for the whole suite, so every
+module shares ONE cluster; elsewhere import both fixtures)::
 
-    from tests.spark_cluster import standalone_cluster  # noqa: F401
+    from tests.spark_cluster import standalone_cluster, standalone_cluster_session  # noqa: F401
 
     def test_x(standalone_cluster):
         standalone_cluster.master_url  # spark://127.0.0.1:<port>
@@ -256,11 +257,20 @@ class StandaloneCluster:
 
 
 @pytest.fixture(scope="session")
-def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneCluster]:
-    """A session-wide standalone cluster: master + 2 workers (1 core, 1g each) on 127.0.0.1."""
+def standalone_cluster_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneCluster]:
+    """The one standalone cluster of the test session: master + 2 workers (1 core, 1g each) on 127.0.0.1,
+    started on first use, stopped at the end of the session. Tests ask for ``standalone_cluster``."""
     cluster = StandaloneCluster(tmp_path_factory.mktemp("spark-standalone"))
     cluster.start()
     try:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+def standalone_cluster(standalone_cluster_session: StandaloneCluster) -> StandaloneCluster:
+    """The session's standalone cluster with every worker running: a worker a previous test killed is
+    restarted first (one request to the master when all are up), so no test depends on test order."""
+    standalone_cluster_session.ensure_workers()
+    return standalone_cluster_session
