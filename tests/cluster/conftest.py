@@ -14,6 +14,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 
@@ -75,10 +77,14 @@ def make_table(home: str, table: str, partitions: dict[str, tuple[int, int]], n_
 
 
 @pytest.fixture(scope="session")
-def cluster_home(tmp_path_factory) -> str:
+def cluster_home(request, tmp_path_factory) -> str:
     """The data folder of the cluster tests (warehouse + ONE embedded metastore service for the session)
     with ``demo.feats`` holding :data:`FEATS_PARTITIONS` (read-only for the tests). Each test writes its own
-    output table or partition and keeps its store and models in its own ``tmp_path``."""
+    output table or partition and keeps its store and models in its own ``tmp_path``.
+
+    When a collected test needs ``scoring_venv``, its build starts here, in the background."""
+    if any("scoring_venv" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        request.getfixturevalue("scoring_venv_build")
     home = str(tmp_path_factory.mktemp("cluster") / "home")
     make_table(home, "demo.feats", FEATS_PARTITIONS)
     return home
@@ -101,11 +107,8 @@ def shared_store(tmp_path_factory) -> str:
     return f"file://{tmp_path_factory.mktemp('shared-store')}"
 
 
-@pytest.fixture(scope="session")
-def scoring_venv(tmp_path_factory) -> Path:
-    """A venv with numpy, pandas, pyarrow, scikit-learn (driver-venv versions), ``pyjokes`` and the test-only
-    ``spx_probe`` package. No pyspark: Spark puts its own pyspark.zip/py4j on the workers' PYTHONPATH."""
-    base = tmp_path_factory.mktemp("scoring-venv")
+def _build_scoring_venv(base: Path) -> Path:
+    """Build the scoring venv under ``base`` (see ``scoring_venv``); returns its prefix."""
     prefix = base / "env"
     probe_src = base / "probe_pkg"  # a copy: pip builds in-tree and would leave build/ in the repo
     shutil.copytree(HERE / "probe_pkg", probe_src, ignore=shutil.ignore_patterns("__pycache__"))
@@ -117,8 +120,24 @@ def scoring_venv(tmp_path_factory) -> Path:
         capture_output=True, text=True, timeout=900,
     )
     if proc.returncode != 0:
-        pytest.fail(f"building the scoring venv failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"building the scoring venv failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
     check = subprocess.run([str(prefix / "bin" / "python"), "-c", "import pyspark"], capture_output=True,
                            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert check.returncode != 0, "the scoring venv must not contain pyspark (the test proves it is not needed)"
     return prefix
+
+
+@pytest.fixture(scope="session")
+def scoring_venv_build(tmp_path_factory) -> Iterator[Future[Path]]:
+    """The scoring venv being built in a background thread (pip mostly waits on the disk, so it overlaps
+    well with the Spark start-ups of the tests that run meanwhile)."""
+    base = tmp_path_factory.mktemp("scoring-venv")
+    with ThreadPoolExecutor(1, thread_name_prefix="scoring-venv") as pool:
+        yield pool.submit(_build_scoring_venv, base)
+
+
+@pytest.fixture(scope="session")
+def scoring_venv(scoring_venv_build) -> Path:
+    """A venv with numpy, pandas, pyarrow, scikit-learn (driver-venv versions), ``pyjokes`` and the test-only
+    ``spx_probe`` package. No pyspark: Spark puts its own pyspark.zip/py4j on the workers' PYTHONPATH."""
+    return scoring_venv_build.result()

@@ -69,8 +69,9 @@ def env_operator(home: str, conn_id: str, model: str, venv, date: str, **kwargs)
         )
 
 
-def test_executors_score_with_the_shipped_venv(standalone_cluster, cluster_conn, scoring_venv, shared_store,
-                                               cluster_home, tmp_path):
+def test_executors_score_with_the_shipped_venv(cluster_home, standalone_cluster, cluster_conn, scoring_venv,
+                                               shared_store, tmp_path):
+    # cluster_home first: the venv builds in the background while the tables are made and the cluster starts
     assert importlib.util.find_spec(TINY_PACKAGE) is None and importlib.util.find_spec("spx_probe") is None, (
         "the driver's venv must lack the shipped packages for this test to prove anything")
     model = str(tmp_path / "models" / "probe.joblib")

@@ -29,7 +29,7 @@ DATE = "2026-03-01"
 ROWS = FEATS_PARTITIONS[DATE][0]  # in 2 files: one task per worker
 
 
-def test_worker_killed_during_scoring(standalone_cluster, cluster_conn, scoring_venv, shared_store, cluster_home,
+def test_worker_killed_during_scoring(cluster_home, standalone_cluster, cluster_conn, scoring_venv, shared_store,
                                       tmp_path):
     assert len(standalone_cluster.pids) == 3, "needs the master and both workers"
     markers = tmp_path / "markers"

@@ -79,28 +79,28 @@ def _wait_backfills_marked_complete(airflow: LocalAirflow) -> None:
 
 
 _CONSUMED_SQL = (
-    "SELECT e.source_run_id, e.extra, e.timestamp, r.run_id, r.run_type, r.state, r.start_date "
+    "SELECT e.id, e.source_run_id, e.extra, e.timestamp, r.run_id, r.run_type, r.state, r.start_date "
     "FROM asset_event e JOIN asset a ON a.id = e.asset_id "
     "LEFT JOIN dagrun_asset_event x ON x.event_id = e.id "
     "LEFT JOIN dag_run r ON r.id = x.dag_run_id AND r.dag_id = ? "
-    "WHERE a.uri = 'hive://demo.user_scores' AND e.source_dag_id = ?"
+    "WHERE a.uri = 'hive://demo.user_scores' AND e.source_dag_id = ? ORDER BY e.id"
 )
 
 
-def _consumer_runs(airflow: LocalAirflow, scoring_runs: dict[str, str]) -> list[tuple]:
-    """Wait until the event of every scoring run in ``scoring_runs`` (run_id -> date) was consumed by a
-    finished run of the consumer DAG; return the rows of ``_CONSUMED_SQL``."""
+def _consumed_events(airflow: LocalAirflow, n_events: int) -> list[tuple]:
+    """Wait until ``n_events`` asset events of the scoring DAG exist and each was consumed by a finished run
+    of the consumer DAG; return the rows of ``_CONSUMED_SQL``."""
     def done() -> bool:
         rows = airflow.query(_CONSUMED_SQL, CONSUMER, DAG_ID)
-        finished = {r[0] for r in rows if r[5] in ("success", "failed")}
-        return set(scoring_runs) <= finished
+        return len({r[0] for r in rows}) >= n_events and all(r[6] in ("success", "failed") for r in rows)
 
-    airflow.wait_for(f"asset-triggered runs of {CONSUMER} for {sorted(scoring_runs.values())}", done, 600)
+    airflow.wait_for(f"{n_events} asset events consumed by runs of {CONSUMER}", done, 600)
     return airflow.query(_CONSUMED_SQL, CONSUMER, DAG_ID)
 
 
 def _ts(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace(" ", "T"))
+    """A timestamp of the SQLite metadata database (UTC, with or without an offset)."""
+    return datetime.fromisoformat(value.replace(" ", "T")).replace(tzinfo=None)
 
 
 def test_backfill_through_the_scheduler(tmp_path, airflow_db):
@@ -155,8 +155,7 @@ def test_backfill_through_the_scheduler(tmp_path, airflow_db):
         print(f"second backfill done after {time.monotonic() - started:.0f} s", flush=True)
         with ThreadPoolExecutor(1) as pool:  # the table check while the consumer's last runs finish
             checked = pool.submit(_assert_partitions, spark_home, BACKFILL)
-            scoring_runs = {run_id: d for d, (run_id, _) in [*runs.items(), *redo.items()]}
-            consumed = _consumer_runs(airflow, scoring_runs)
+            consumed = _consumed_events(airflow, len(runs) + len(redo))
             checked.result()
         models = _store_files(spark_home, "models")
         assert len(models) == 2, f"expected the old and the new model in the store: {models}"
@@ -170,17 +169,16 @@ def test_backfill_through_the_scheduler(tmp_path, airflow_db):
             else:
                 assert now["run_id"] == reports[d]["run_id"], f"{d} was touched by the second backfill"
 
-        # issue 17: one asset event per published partition, each consumed by an asset-triggered run of the
-        # downstream DAG that started after the event and succeeded
-        events = [r for r in consumed if r[0] in scoring_runs]
-        assert sorted(scoring_runs) == sorted({r[0] for r in events}), f"events: {events}"
-        consumer_runs = set()
-        for source_run, extra, ts, run_id, run_type, state, start in events:
-            assert json.loads(extra)["partition"] == {"dt": scoring_runs[source_run]}, extra
+        # issue 17: one asset event per published partition (6: 4 + 2 re-scored), each consumed by an
+        # asset-triggered run of the downstream DAG that started after the event and succeeded
+        run_dates = {run_id: d for d, (run_id, _) in [*runs.items(), *redo.items()]}
+        assert len(consumed) == len(runs) + len(redo), f"events: {consumed}"
+        assert sorted(json.loads(r[2])["partition"]["dt"] for r in consumed) == sorted([*BACKFILL, *REDO]), consumed
+        for _, source_run, extra, ts, run_id, run_type, state, start in consumed:
+            assert json.loads(extra)["partition"] == {"dt": run_dates[source_run]}, extra
             assert run_type == "asset_triggered" and state == "success", (run_id, run_type, state)
             assert _ts(start) >= _ts(ts), f"{run_id} started before the event of {source_run}"
-            consumer_runs.add(run_id)
-        for run_id in consumer_runs:
+        for run_id in {r[4] for r in consumed}:
             log = airflow.task_log(run_id, task_id="use_scores", dag_id=CONSUMER)
             assert "of demo.user_scores is ready" in log, f"{CONSUMER} {run_id} saw no partition"
     finally:
