@@ -51,6 +51,7 @@ os.environ.update(
 )
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the tests marked ``kills_worker`` after every other test: they leave the session's standalone
     cluster short of a worker, which the ``standalone_cluster`` fixture would otherwise restart for the next

@@ -10,8 +10,9 @@ spark-submit (local[2]) per task; the embedded Hive metastore service shared by 
 Scenario (issue 15): input partitions for 6 dates; a backfill of the middle 4 with ``--max-active-runs 4``
 (4 spark-submits at once), then a retrained model and a backfill of 2 of those dates with
 ``--reprocess-behavior completed``, which must replace exactly those 2. Issue 17: every published partition
-emits an asset event on ``hive://demo.user_scores``, and the scheduler runs ``scored_users_consumer``
-(asset-triggered) on it after the partition was published.
+emits an asset event on ``hive://demo.user_scores`` that queues a run of ``scored_users_consumer``; the
+scheduler (restarted with ``use_job_schedule`` on after the backfills, see ``_scheduler_with_job_schedule``)
+creates those asset-triggered runs and runs them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import glob
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -98,6 +101,21 @@ def _consumed_events(airflow: LocalAirflow, n_events: int) -> list[tuple]:
     return airflow.query(_CONSUMED_SQL, CONSUMER, DAG_ID)
 
 
+def _scheduler_with_job_schedule(airflow: LocalAirflow) -> None:
+    """Restart the scheduler with ``use_job_schedule`` on, so it creates asset-triggered runs (LocalAirflow
+    turns it off: it also creates the scoring DAG's run for the latest interval; that DAG is paused first).
+    The asset events already queued for the consumer stay queued in the database meanwhile."""
+    sched = airflow.procs["scheduler"]
+    os.killpg(sched.pid, signal.SIGTERM)
+    airflow.cli("dags", "pause", DAG_ID)
+    sched.wait(timeout=60)
+    airflow.env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "True"
+    with open(airflow.logs["scheduler"], "ab") as out:
+        airflow.procs["scheduler"] = subprocess.Popen(
+            [os.path.join(os.path.dirname(sys.executable), "airflow"), "scheduler"], env=airflow.env, stdout=out,
+            stderr=subprocess.STDOUT, cwd=airflow.home, start_new_session=True)
+
+
 def _ts(value: str) -> datetime:
     """A timestamp of the SQLite metadata database (UTC, with or without an offset)."""
     return datetime.fromisoformat(value.replace(" ", "T")).replace(tzinfo=None)
@@ -153,8 +171,9 @@ def test_backfill_through_the_scheduler(tmp_path, airflow_db):
                                 timeout=WAIT_S)
         assert sorted(redo) == REDO and all(s == "success" for _, s in redo.values()), f"{redo}\n{airflow.tails()}"
         print(f"second backfill done after {time.monotonic() - started:.0f} s", flush=True)
-        with ThreadPoolExecutor(1) as pool:  # the table check while the consumer's last runs finish
+        with ThreadPoolExecutor(1) as pool:  # the table check while the consumer runs
             checked = pool.submit(_assert_partitions, spark_home, BACKFILL)
+            _scheduler_with_job_schedule(airflow)
             consumed = _consumed_events(airflow, len(runs) + len(redo))
             checked.result()
         models = _store_files(spark_home, "models")
@@ -170,7 +189,7 @@ def test_backfill_through_the_scheduler(tmp_path, airflow_db):
                 assert now["run_id"] == reports[d]["run_id"], f"{d} was touched by the second backfill"
 
         # issue 17: one asset event per published partition (6: 4 + 2 re-scored), each consumed by an
-        # asset-triggered run of the downstream DAG that started after the event and succeeded
+        # asset-triggered run of the downstream DAG that the scheduler created after the event and that succeeded
         run_dates = {run_id: d for d, (run_id, _) in [*runs.items(), *redo.items()]}
         assert len(consumed) == len(runs) + len(redo), f"events: {consumed}"
         assert sorted(json.loads(r[2])["partition"]["dt"] for r in consumed) == sorted([*BACKFILL, *REDO]), consumed
