@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 #: ONE standalone cluster for every module that asks for ``standalone_cluster`` (tests/cluster, tests/staging)
-from tests.spark_cluster import standalone_cluster, standalone_cluster_session  # noqa: F401
+from tests.spark_cluster import cluster_with_all_workers, standalone_cluster  # noqa: F401
 
 #: stops every embedded metastore service the session started (they outlive the processes that start them)
 pytest_plugins = ["tests.metastore_fixture"]
@@ -54,8 +54,8 @@ os.environ.update(
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the tests marked ``kills_worker`` after every other test: they leave the session's standalone
-    cluster short of a worker, which the ``standalone_cluster`` fixture would otherwise restart for the next
-    cluster test (a correct run does not depend on this order; it only saves that restart)."""
+    cluster short of a worker, which the ``cluster_with_all_workers`` fixture would otherwise restart for the
+    next cluster test (a correct run does not depend on this order; it only saves that restart)."""
     items.sort(key=lambda item: item.get_closest_marker("kills_worker") is not None)  # stable sort
 
 

@@ -4,10 +4,11 @@ The pyspark wheel has no ``sbin/start-*.sh``; the daemons are started with the p
 ``bin/spark-class`` (see /work/shared/reference/stack-facts.md), each in its own process group, on free
 ports (never 8080), with logs in files. Stopped by PID (process group) at teardown.
 
-Use the fixture ``standalone_cluster`` (``tests/conftest.py`` imports it for the whole suite, so every
-module shares ONE cluster; elsewhere import both fixtures)::
+Use the session fixture ``standalone_cluster`` (``tests/conftest.py`` imports it for the whole suite, so
+every module shares ONE cluster), or ``cluster_with_all_workers`` (the same cluster, with any worker that an
+earlier test killed restarted first); elsewhere import them::
 
-    from tests.spark_cluster import standalone_cluster, standalone_cluster_session  # noqa: F401
+    from tests.spark_cluster import cluster_with_all_workers, standalone_cluster  # noqa: F401
 
     def test_x(standalone_cluster):
         standalone_cluster.master_url  # spark://127.0.0.1:<port>
@@ -257,9 +258,8 @@ class StandaloneCluster:
 
 
 @pytest.fixture(scope="session")
-def standalone_cluster_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneCluster]:
-    """The one standalone cluster of the test session: master + 2 workers (1 core, 1g each) on 127.0.0.1,
-    started on first use, stopped at the end of the session. Tests ask for ``standalone_cluster``."""
+def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneCluster]:
+    """A session-wide standalone cluster: master + 2 workers (1 core, 1g each) on 127.0.0.1."""
     cluster = StandaloneCluster(tmp_path_factory.mktemp("spark-standalone"))
     cluster.start()
     try:
@@ -269,8 +269,8 @@ def standalone_cluster_session(tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.fixture
-def standalone_cluster(standalone_cluster_session: StandaloneCluster) -> StandaloneCluster:
-    """The session's standalone cluster with every worker running: a worker a previous test killed is
+def cluster_with_all_workers(standalone_cluster: StandaloneCluster) -> StandaloneCluster:
+    """The session's standalone cluster with every worker running: a worker that an earlier test killed is
     restarted first (one request to the master when all are up), so no test depends on test order."""
-    standalone_cluster_session.ensure_workers()
-    return standalone_cluster_session
+    standalone_cluster.ensure_workers()
+    return standalone_cluster

@@ -34,8 +34,10 @@ SCORING_PACKAGES = ["numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "jobl
 
 
 @pytest.fixture
-def cluster_conn(standalone_cluster, monkeypatch) -> str:  # noqa: F811
-    """``AIRFLOW_CONN_SPARK_STANDALONE_TEST`` -> the standalone master; returns the conn id."""
+def cluster_conn(cluster_with_all_workers, monkeypatch) -> str:
+    """``AIRFLOW_CONN_SPARK_STANDALONE_TEST`` -> the standalone master (every worker running); returns the
+    conn id."""
+    standalone_cluster = cluster_with_all_workers
     _, port = standalone_cluster.master_url.rsplit(":", 1)
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}",
                        json.dumps({"conn_type": "spark", "host": "spark://127.0.0.1", "port": int(port)}))

@@ -5,8 +5,8 @@ prediction equals the model's own).
 REAL standalone cluster, client mode, through the operator. The model (``spx_probe.SlowRegressor``, from
 the packed venv) sleeps per Arrow batch and touches a marker file when scoring starts, so the kill lands
 while tasks run. Marked ``kills_worker``: sorted after every other test (``tests/conftest.py``), and any
-cluster test that runs after it anyway gets the killed worker restarted by the ``standalone_cluster``
-fixture (no reliance on file or test order).
+cluster test that runs after it anyway gets the killed worker restarted by the ``cluster_with_all_workers``
+fixture (through ``cluster_conn``; no reliance on file or test order).
 """
 
 from __future__ import annotations
