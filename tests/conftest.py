@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,6 +16,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+#: ONE standalone cluster for every module that asks for ``standalone_cluster`` (tests/cluster, tests/staging)
+from tests.spark_cluster import cluster_with_all_workers, standalone_cluster  # noqa: F401
 
 #: stops every embedded metastore service the session started (they outlive the processes that start them)
 pytest_plugins = ["tests.metastore_fixture"]
@@ -47,6 +51,14 @@ os.environ.update(
 )
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the tests marked ``kills_worker`` after every other test: they leave the session's standalone
+    cluster short of a worker, which the ``cluster_with_all_workers`` fixture would otherwise restart for the
+    next cluster test (a correct run does not depend on this order; it only saves that restart)."""
+    items.sort(key=lambda item: item.get_closest_marker("kills_worker") is not None)  # stable sort
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _close_spark_gateway() -> Iterator[None]:
     """At the end of the session, stop any SparkContext still running and close the py4j gateway while
@@ -68,10 +80,16 @@ def _close_spark_gateway() -> Iterator[None]:
         gc.collect()  # the closed connections' finalizers log now, not at interpreter exit
 
 
+#: A copy of the SQLite metadata database as ``airflow db migrate`` left it (no DAG, no run), for tests that
+#: start their own Airflow home (the backfill test): their own ``db migrate`` then only checks it.
+MIGRATED_DB = os.path.join(_BASE, "airflow-migrated.db")
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> str:
-    """Migrate the SQLite metadata database once per test session."""
+    """Migrate the SQLite metadata database once per test session (and keep a pristine copy, MIGRATED_DB)."""
     subprocess.run([os.path.join(BIN, "airflow"), "db", "migrate"], check=True, capture_output=True, timeout=600)
+    shutil.copyfile(os.path.join(os.environ["AIRFLOW_HOME"], "airflow.db"), MIGRATED_DB)
     return os.environ["AIRFLOW_HOME"]
 
 

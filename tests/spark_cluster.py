@@ -4,9 +4,11 @@ The pyspark wheel has no ``sbin/start-*.sh``; the daemons are started with the p
 ``bin/spark-class`` (see /work/shared/reference/stack-facts.md), each in its own process group, on free
 ports (never 8080), with logs in files. Stopped by PID (process group) at teardown.
 
-Use the session fixture ``standalone_cluster`` (import it into a conftest or test module)::
+Use the session fixture ``standalone_cluster`` (``tests/conftest.py`` imports it for the whole suite, so
+every module shares ONE cluster), or ``cluster_with_all_workers`` (the same cluster, with any worker that an
+earlier test killed restarted first); elsewhere import them::
 
-    from tests.spark_cluster import standalone_cluster  # noqa: F401
+    from tests.spark_cluster import cluster_with_all_workers, standalone_cluster  # noqa: F401
 
     def test_x(standalone_cluster):
         standalone_cluster.master_url  # spark://127.0.0.1:<port>
@@ -264,3 +266,11 @@ def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+def cluster_with_all_workers(standalone_cluster: StandaloneCluster) -> StandaloneCluster:
+    """The session's standalone cluster with every worker running: a worker that an earlier test killed is
+    restarted first (one request to the master when all are up), so no test depends on test order."""
+    standalone_cluster.ensure_workers()
+    return standalone_cluster

@@ -20,14 +20,14 @@ import pytest
 
 from airflow_provider_spark_predict.lineage import lineage_datasets
 from airflow_provider_spark_predict.operators.predict import SparkPredictOperator
-from tests.cluster.conftest import FakeTI, cluster_conf, make_table
+from tests.cluster.conftest import FEATS_PARTITIONS, FakeTI, cluster_conf
 from tests.integration.dag_utils import read_folder
 from tests.staging.helpers import TINY_PACKAGE
 
 pytestmark = [pytest.mark.cluster, pytest.mark.spark, pytest.mark.timeout(900)]
 
 DATE = "2026-02-01"
-ROWS = 200
+ROWS = FEATS_PARTITIONS[DATE][0]
 
 FIT = """
 import sys, joblib, pandas as pd
@@ -69,15 +69,15 @@ def env_operator(home: str, conn_id: str, model: str, venv, date: str, **kwargs)
         )
 
 
-def test_executors_score_with_the_shipped_venv(standalone_cluster, cluster_conn, scoring_venv, shared_store,
-                                               spark_home):
+def test_executors_score_with_the_shipped_venv(cluster_home, standalone_cluster, cluster_conn, scoring_venv,
+                                               shared_store, tmp_path):
+    # cluster_home first: the venv builds in the background while the tables are made and the cluster starts
     assert importlib.util.find_spec(TINY_PACKAGE) is None and importlib.util.find_spec("spx_probe") is None, (
         "the driver's venv must lack the shipped packages for this test to prove anything")
-    make_table(spark_home, "demo.feats", DATE, ROWS)
-    model = os.path.join(spark_home, "models", "probe.joblib")
+    model = str(tmp_path / "models" / "probe.joblib")
     fit_in_venv(scoring_venv, model)
 
-    op = env_operator(spark_home, cluster_conn, model, scoring_venv, DATE, store_uri=shared_store)
+    op = env_operator(cluster_home, cluster_conn, model, scoring_venv, DATE, store_uri=shared_store)
     report = op.execute({"ti": FakeTI()})
     assert report["status"] == "succeeded" and report["published"] is True
     assert report["rows_in"] == ROWS and report["rows_out"] == ROWS and report["duplicate_keys"] == 0

@@ -27,7 +27,7 @@ from sklearn.linear_model import LinearRegression
 from airflow_provider_spark_predict.exceptions import SparkPredictError
 from airflow_provider_spark_predict.lineage import lineage_datasets
 from airflow_provider_spark_predict.operators.predict import XCOM_TRACKING_URL, SparkPredictOperator
-from tests.cluster.conftest import FakeTI, cluster_conf, make_table
+from tests.cluster.conftest import FEATS_PARTITIONS, FakeTI, cluster_conf
 from tests.conftest import spark_sql
 from tests.integration.dag_utils import read_folder
 from tests.spark_cluster import free_port
@@ -35,7 +35,7 @@ from tests.spark_cluster import free_port
 pytestmark = [pytest.mark.cluster, pytest.mark.spark, pytest.mark.timeout(600)]
 
 DATE = "2026-01-01"
-ROWS = 400
+ROWS = FEATS_PARTITIONS[DATE][0]
 N_FEATURES = 4
 FEATURES = [f"f{i}" for i in range(N_FEATURES)]
 
@@ -57,7 +57,8 @@ def save_model(path: str, weights: list[float]) -> LinearRegression:
     return model
 
 
-def operator(home: str, conn_id: str, model: str, **kwargs) -> SparkPredictOperator:
+def operator(home: str, store: str, conn_id: str, model: str, **kwargs) -> SparkPredictOperator:
+    """The operator on the cluster, with the metastore of ``home`` and the store folder ``store``."""
     from datetime import datetime
 
     from airflow.sdk import DAG
@@ -73,14 +74,14 @@ def operator(home: str, conn_id: str, model: str, **kwargs) -> SparkPredictOpera
             output_partition={"dt": DATE},
             score_column=None,
             conn_id=conn_id,
-            store_uri=f"file://{home}/store",
+            store_uri=f"file://{store}",
             spark_conf=cluster_conf(home, **{"spark.ui.enabled": "true", "spark.ui.port": str(free_port())}),
             **kwargs,
         )
 
 
-def report_files(home: str) -> list[str]:
-    return sorted(glob.glob(os.path.join(home, "store", "reports", "demo.scores", f"dt={DATE}", "2*.json")))
+def report_files(store: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(store, "reports", "demo.scores", f"dt={DATE}", "2*.json")))
 
 
 def check_predictions(report: dict, model: LinearRegression) -> None:
@@ -90,15 +91,15 @@ def check_predictions(report: dict, model: LinearRegression) -> None:
     np.testing.assert_allclose(out["prediction"].to_numpy(), model.predict(frame[FEATURES]), rtol=1e-9, atol=1e-9)
 
 
-def test_client_mode_end_to_end_retry_skips_changed_model_reruns(standalone_cluster, cluster_conn, spark_home,
-                                                                 capfd):
-    make_table(spark_home, "demo.feats", DATE, ROWS)
-    model_path = os.path.join(spark_home, "models", "lin.joblib")
+def test_client_mode_end_to_end_retry_skips_changed_model_reruns(standalone_cluster, cluster_conn, cluster_home,
+                                                                 tmp_path, capfd):
+    store = str(tmp_path / "store")
+    model_path = str(tmp_path / "models" / "lin.joblib")
     model = save_model(model_path, [1.0, -2.0, 0.5, 3.0])
 
     # 1. first try: scored on the cluster's executors
     ti = FakeTI(try_number=1)
-    op = operator(spark_home, cluster_conn, model_path)
+    op = operator(cluster_home, store, cluster_conn, model_path)
     report = op.execute({"ti": ti})
     assert report["status"] == "succeeded" and report["published"] is True
     assert report["master"] == standalone_cluster.master_url
@@ -107,7 +108,7 @@ def test_client_mode_end_to_end_retry_skips_changed_model_reruns(standalone_clus
     assert report["tracking_url"].startswith(("http://127.0.0.1:", "http://localhost:")), report["tracking_url"]
     assert ti.xcoms[XCOM_TRACKING_URL] == report["tracking_url"]  # what SparkApplicationLink reads
     check_predictions(report, model)
-    first_reports = report_files(spark_home)
+    first_reports = report_files(store)
     assert len(first_reports) == 1
 
     # lineage: plain structure (the OpenLineage provider is not installed here -> None from the hook method)
@@ -120,30 +121,30 @@ def test_client_mode_end_to_end_retry_skips_changed_model_reruns(standalone_clus
     # 2. a retry (try 2) of the same partition, same model: nothing submitted, the checked report returned
     capfd.readouterr()  # the task log (structlog) goes to stdout/stderr
     retry_ti = FakeTI(try_number=2)
-    again = operator(spark_home, cluster_conn, model_path).execute({"ti": retry_ti})
+    again = operator(cluster_home, store, cluster_conn, model_path).execute({"ti": retry_ti})
     assert again["run_id"] == report["run_id"]
     assert "already scored and checked" in again["resubmission_skipped"]
-    assert report_files(spark_home) == first_reports, "a new run report appeared: the retry submitted a job"
+    assert report_files(store) == first_reports, "a new run report appeared: the retry submitted a job"
     logged = "".join(capfd.readouterr())
     assert "not submitting: partition table demo.scores partition (dt=2026-01-01) was already scored" in logged
     assert "Spark-Submit cmd" not in logged
     # skip_if_checked=True does the same on a first try
-    same = operator(spark_home, cluster_conn, model_path, skip_if_checked=True).execute({"ti": FakeTI(1)})
-    assert same["run_id"] == report["run_id"] and report_files(spark_home) == first_reports
+    same = operator(cluster_home, store, cluster_conn, model_path, skip_if_checked=True).execute({"ti": FakeTI(1)})
+    assert same["run_id"] == report["run_id"] and report_files(store) == first_reports
 
     # 3. a changed model (new content -> new content hash) is scored again, even on a retry
     new_model = save_model(model_path, [0.0, 1.0, 1.0, -1.0])
-    rerun = operator(spark_home, cluster_conn, model_path).execute({"ti": FakeTI(try_number=2)})
+    rerun = operator(cluster_home, store, cluster_conn, model_path).execute({"ti": FakeTI(try_number=2)})
     assert rerun["resubmission_skipped"] is None  # the typed report always has the field; None: submitted
     assert rerun["run_id"] != report["run_id"]
     assert rerun["model"]["uri"] != report["model"]["uri"]
-    assert len(report_files(spark_home)) == 2
+    assert len(report_files(store)) == 2
     check_predictions(rerun, new_model)
-    res = spark_sql(spark_home, {"n": "SELECT count(*), count(DISTINCT pin) FROM demo.scores"})
+    res = spark_sql(cluster_home, {"n": "SELECT count(*), count(DISTINCT pin) FROM demo.scores"})
     assert res["n"] == [[ROWS, ROWS]]
 
 
-def test_cluster_deploy_mode_is_refused(standalone_cluster, cluster_conn, spark_home, tmp_path):
+def test_cluster_deploy_mode_is_refused(standalone_cluster, cluster_conn, cluster_home, tmp_path):
     # Spark itself: no Python application in cluster deploy mode on a standalone master
     app = tmp_path / "app.py"
     app.write_text("print('never runs')\n")
@@ -157,10 +158,11 @@ def test_cluster_deploy_mode_is_refused(standalone_cluster, cluster_conn, spark_
         proc.stdout + proc.stderr)
 
     # the operator: a clear error before staging or submitting
-    model_path = os.path.join(spark_home, "models", "lin.joblib")
+    model_path = str(tmp_path / "models" / "lin.joblib")
     save_model(model_path, [1.0, 1.0, 1.0, 1.0])
-    op = operator(spark_home, cluster_conn, model_path, deploy_mode="cluster")
+    store = str(tmp_path / "store")
+    op = operator(cluster_home, store, cluster_conn, model_path, deploy_mode="cluster")
     with pytest.raises(SparkPredictError, match="cluster deploy mode is not possible on the standalone master"):
         op.execute({"ti": FakeTI()})
-    assert not os.path.exists(os.path.join(spark_home, "store"))
+    assert not os.path.exists(store)
     assert op.get_openlineage_facets_on_complete(None) is None

@@ -4,48 +4,39 @@ prediction equals the model's own).
 
 REAL standalone cluster, client mode, through the operator. The model (``spx_probe.SlowRegressor``, from
 the packed venv) sleeps per Arrow batch and touches a marker file when scoring starts, so the kill lands
-while tasks run. The ``all_workers`` fixture restarts the killed worker afterwards, so the session cluster
-is whole again for whatever test runs next (no reliance on file order).
+while tasks run. Marked ``kills_worker``: sorted after every other test (``tests/conftest.py``), and any
+cluster test that runs after it anyway gets the killed worker restarted by the ``cluster_with_all_workers``
+fixture (through ``cluster_conn``; no reliance on file or test order).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from tests.cluster.conftest import FakeTI, make_table
+from tests.cluster.conftest import FEATS_PARTITIONS, FakeTI
 from tests.cluster.test_shipped_env import env_operator, fit_in_venv
 from tests.cluster.test_standalone_client import features_frame
 from tests.conftest import spark_sql
 from tests.integration.dag_utils import read_folder
 
-pytestmark = [pytest.mark.cluster, pytest.mark.spark, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.cluster, pytest.mark.spark, pytest.mark.kills_worker, pytest.mark.timeout(900)]
 
 DATE = "2026-03-01"
-ROWS = 1200
+ROWS = FEATS_PARTITIONS[DATE][0]  # in 2 files: one task per worker
 
 
-@pytest.fixture
-def all_workers(standalone_cluster):  # noqa: F811
-    """Both workers alive before the test, and again after it (the test kills one)."""
-    standalone_cluster.ensure_workers()
-    yield standalone_cluster
-    standalone_cluster.ensure_workers()
-
-
-def test_worker_killed_during_scoring(all_workers, cluster_conn, scoring_venv, shared_store, spark_home, tmp_path):
-    standalone_cluster = all_workers
+def test_worker_killed_during_scoring(cluster_home, standalone_cluster, cluster_conn, scoring_venv, shared_store,
+                                      tmp_path):
     assert len(standalone_cluster.pids) == 3, "needs the master and both workers"
-    make_table(spark_home, "demo.feats", DATE, ROWS, partitions=2)
     markers = tmp_path / "markers"
     markers.mkdir()
-    model = os.path.join(spark_home, "models", "slow.joblib")
+    model = str(tmp_path / "models" / "slow.joblib")
     fit_in_venv(scoring_venv, model, "SlowRegressor", f"sleep_s=1.0, marker_dir={str(markers)!r}")
-    op = env_operator(spark_home, cluster_conn, model, scoring_venv, DATE, store_uri=shared_store, batch_rows=100)
+    op = env_operator(cluster_home, cluster_conn, model, scoring_venv, DATE, store_uri=shared_store, batch_rows=100)
 
     result: dict = {}
 
@@ -82,6 +73,6 @@ def test_worker_killed_during_scoring(all_workers, cluster_conn, scoring_venv, s
     frame = features_frame(ROWS).set_index("pin").sort_index()
     assert out.index.is_unique and len(out) == ROWS
     np.testing.assert_allclose(out["prediction"].to_numpy(), frame.sum(axis=1).to_numpy(), rtol=1e-12)
-    res = spark_sql(spark_home, {"n": f"SELECT count(*), count(DISTINCT pin) FROM demo.where_scored "
+    res = spark_sql(cluster_home, {"n": f"SELECT count(*), count(DISTINCT pin) FROM demo.where_scored "
                                       f"WHERE dt = '{DATE}'"})
     assert res["n"] == [[ROWS, ROWS]]

@@ -1,11 +1,12 @@
 """Submission scenarios with REAL spark-submit (operator -> hook -> SparkSubmitHook -> spark-submit -> job),
-Spark local[2] and the embedded Hive metastore of this module's own data folder: a good run, a run killed
-in the middle (``on_kill``), three dates at once and two runs of the same date at once. All runs share the
+Spark local[2] and the embedded Hive metastore of this module's own data folder: three dates at once (each a
+good run), a run killed in the middle (``on_kill``) and two runs of the same date at once. All runs share the
 embedded Hive metastore *service* of the data folder (Derby-backed, one process) through
 ``hive.metastore.uris``; before it, concurrent runs failed with Derby's ``XSDB6`` (issue 15).
 
-Independent tests: the module fixture generates the input and scores a baseline for 2026-01-01 once;
-a test that replaces that partition compares against the state it found when it started.
+Independent tests: the module fixture generates the input and scores the three dates at once, once, and
+records what it found right after (reports, checked markers, per-date counts); the tests read that record.
+The test that replaces a partition compares against the state it found when it started.
 """
 
 from __future__ import annotations
@@ -44,26 +45,53 @@ def operator(world: dict, date: str = D1):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
+    """The input (3 dates) and the three dates scored at once; ``at_once`` holds each run's report (or the
+    exception it raised), ``checked`` the published ``_CHECKED.json`` markers and ``per_date`` the table's
+    counts, both read right after those runs."""
     home = str(tmp_path_factory.mktemp("submit") / "home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SPARK_PREDICT_HOME", home)
         generate_demo(home, DATES, ROWS)
         state = {"home": home, "model": os.path.join(home, "models", "user_class_xgb.json")}
-        state["baseline"] = score(state)
+        state["at_once"] = dict(zip(DATES, _run_at_once(state, DATES), strict=True))
+        if all(isinstance(r, dict) for r in state["at_once"].values()):
+            state["checked"] = {d: checked_report(home, "demo.user_scores", d) for d in DATES}
+            state["per_date"] = _per_date(state)
         yield state
         metastore.stop(home)
 
 
+def _good(world: dict, date: str) -> dict:
+    report = world["at_once"][date]
+    assert isinstance(report, dict), f"the run of {date} (three dates at once) failed: {report!r}"
+    return report
+
+
 def test_baseline_passes_all_checks(world):
-    report = world["baseline"]
+    report = _good(world, D1)
     assert report["status"] == "succeeded" and report["published"]
     assert report["rows_in"] == ROWS and report["rows_out"] == ROWS and report["duplicate_keys"] == 0
     assert all(c["status"] in ("passed", "skipped") for c in report["checks"])
     assert report["master"].startswith("local") and report["application_id"].startswith("local-")
 
 
-def test_kill_during_the_job_keeps_previous_and_rerun_completes(world):
-    before = checked_report(world["home"], "demo.user_scores", D1)
+def test_three_dates_at_once_all_complete(world):
+    """Three spark-submits of three dates started together against one Hive table all complete."""
+    failed = {d: r for d, r in world["at_once"].items() if not isinstance(r, dict)}
+    assert not failed, f"runs failed: {failed}"
+    for date, report in world["at_once"].items():
+        assert report["published"] and report["rows_out"] == ROWS and report["duplicate_keys"] == 0, date
+        assert world["checked"][date]["run_id"] == report["run_id"]
+    assert world["per_date"]["per_date"] == [[d, ROWS, ROWS] for d in DATES]
+    assert world["per_date"]["missing"] == [], "an input key has no score in its date's partition"
+
+
+def test_kill_during_the_job_keeps_previous_then_two_reruns_of_the_same_date_at_once(world):
+    """A run killed inside the job fails and leaves the good partition; then two runs of that date at once
+    (the re-run): neither fails (one shared metastore), one complete partition results, no other date
+    changes."""
+    _good(world, D1)
+    before = {d: checked_report(world["home"], "demo.user_scores", d) for d in DATES}
     op = operator(world)
     errors: list[BaseException] = []
 
@@ -88,11 +116,30 @@ def test_kill_during_the_job_keeps_previous_and_rerun_completes(world):
     assert not t.is_alive()
     assert errors, "the killed run must fail"
     assert op._hook._submit_hook._submit_sp.poll() is not None, "spark-submit still running after on_kill"
-    assert checked_report(world["home"], "demo.user_scores", D1)["run_id"] == before["run_id"], (
+    assert checked_report(world["home"], "demo.user_scores", D1)["run_id"] == before[D1]["run_id"], (
         "the killed run replaced the good partition")
-    report = score(world)
-    assert report["published"] and report["rows_out"] == ROWS and report["duplicate_keys"] == 0
-    assert checked_report(world["home"], "demo.user_scores", D1)["run_id"] == report["run_id"]
+
+    # the re-run: two runs of the same date at once
+    results = _run_at_once(world, [D1, D1])
+    failed = [r for r in results if not isinstance(r, dict)]
+    assert not failed, f"a run of the same date failed: {failed}"
+    final = checked_report(world["home"], "demo.user_scores", D1)
+    assert final["run_id"] in {r["run_id"] for r in results}
+    winner = next(r for r in results if r["run_id"] == final["run_id"])
+    assert winner["published"] and winner["rows_out"] == ROWS and winner["duplicate_keys"] == 0
+    for d in (D2, D3):
+        assert checked_report(world["home"], "demo.user_scores", d)["run_id"] == before[d]["run_id"], (
+            f"{d} was touched")
+    res = spark_sql(world["home"], {
+        "n": f"SELECT count(*), count(DISTINCT pin) FROM demo.user_scores WHERE dt = '{D1}'",
+        "loc": f"DESCRIBE FORMATTED demo.user_scores PARTITION (dt='{D1}')",
+        "others": f"SELECT dt, count(*), count(DISTINCT pin) FROM demo.user_scores WHERE dt <> '{D1}' "
+                  "GROUP BY dt ORDER BY dt",
+    })
+    assert res["n"] == [[ROWS, ROWS]]
+    loc = next(r[1] for r in res["loc"] if r[0] == "Location")
+    assert loc.rstrip("/").endswith(final["run_id"]), "the partition points at neither run's version"
+    assert res["others"] == [[d, ROWS, ROWS] for d in (D2, D3)], "another date was touched"
 
 
 def _run_at_once(world: dict, dates: list[str]) -> list:
@@ -122,37 +169,3 @@ def _per_date(world: dict) -> dict:
         "missing": "SELECT f.dt, count(*) FROM demo.user_features f LEFT ANTI JOIN demo.user_scores s "
                    "ON f.pin = s.pin AND f.dt = s.dt GROUP BY f.dt ORDER BY f.dt",
     })
-
-
-def test_three_dates_at_once_all_complete(world):
-    """Three spark-submits of three dates started together against one Hive table all complete."""
-    results = _run_at_once(world, DATES)
-    failed = {d: r for d, r in zip(DATES, results, strict=True) if not isinstance(r, dict)}
-    assert not failed, f"runs failed: {failed}"
-    for date, report in zip(DATES, results, strict=True):
-        assert report["published"] and report["rows_out"] == ROWS and report["duplicate_keys"] == 0, date
-        assert checked_report(world["home"], "demo.user_scores", date)["run_id"] == report["run_id"]
-    res = _per_date(world)
-    assert res["per_date"] == [[d, ROWS, ROWS] for d in DATES]
-    assert res["missing"] == [], "an input key has no score in its date's partition"
-
-
-def test_two_runs_of_the_same_date_at_once(world):
-    """Two runs of one date at once: neither fails (one shared metastore), one complete partition results,
-    and no other date changes."""
-    others_before = [r for r in _per_date(world)["per_date"] if r[0] != D1]
-    results = _run_at_once(world, [D1, D1])
-    failed = [r for r in results if not isinstance(r, dict)]
-    assert not failed, f"a run of the same date failed: {failed}"
-    final = checked_report(world["home"], "demo.user_scores", D1)
-    assert final["run_id"] in {r["run_id"] for r in results}
-    res = spark_sql(world["home"], {
-        "n": f"SELECT count(*), count(DISTINCT pin) FROM demo.user_scores WHERE dt = '{D1}'",
-        "loc": f"DESCRIBE FORMATTED demo.user_scores PARTITION (dt='{D1}')",
-        "others": f"SELECT dt, count(*), count(DISTINCT pin) FROM demo.user_scores WHERE dt <> '{D1}' "
-                  "GROUP BY dt ORDER BY dt",
-    })
-    assert res["n"] == [[ROWS, ROWS]]
-    loc = next(r[1] for r in res["loc"] if r[0] == "Location")
-    assert loc.rstrip("/").endswith(final["run_id"]), "the partition points at neither run's version"
-    assert res["others"] == others_before, "another date was touched"

@@ -14,7 +14,6 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # the project may not be installed into the venv running pytest
     sys.path.insert(0, str(ROOT))
 
-from tests.spark_cluster import standalone_cluster  # noqa: E402,F401  (session fixture)
 from tests.staging.helpers import BASE_PYTHON, TINY_PACKAGE, run  # noqa: E402
 
 

@@ -52,7 +52,8 @@ APP = textwrap.dedent(
 
 @pytest.mark.cluster
 @pytest.mark.timeout(600)
-def test_executors_run_the_shipped_environment(standalone_cluster, make_venv, tmp_path, monkeypatch):
+def test_executors_run_the_shipped_environment(cluster_with_all_workers, make_venv, tmp_path, monkeypatch):
+    standalone_cluster = cluster_with_all_workers
     assert importlib.util.find_spec(TINY_PACKAGE) is None, (
         f"pick a package the driver venv lacks, not {TINY_PACKAGE}"
     )
