@@ -54,6 +54,32 @@ class FsspecFiles:
         return sorted(e["name"].rstrip("/").rsplit("/", 1)[-1] for e in fs.ls(path, detail=True)
                       if e.get("type") == "directory")
 
+    def create_new(self, uri: str, text: str) -> bool:
+        """Create ``uri`` with ``text`` unless it exists; ``False`` when it existed (exclusive open on
+        local disks, check-then-write elsewhere)."""
+        fs, path = self.resolve(uri)
+        parent = path.rsplit("/", 1)[0]
+        if parent:
+            fs.makedirs(parent, exist_ok=True)
+        protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+        if "file" in protocols:
+            try:
+                with open(path, "x", encoding="utf-8") as fh:
+                    fh.write(text)
+            except FileExistsError:
+                return False
+            return True
+        if fs.exists(path):
+            return False
+        with fs.open(path, "w") as fh:
+            fh.write(text)
+        return True
+
+    def read_text(self, uri: str) -> str:
+        fs, path = self.resolve(uri)
+        with fs.open(path, "r") as fh:
+            return str(fh.read())
+
     def write_text(self, uri: str, text: str) -> None:
         """Write ``text`` to ``uri`` atomically (temporary name beside it, then rename over it)."""
         fs, path = self.resolve(uri)

@@ -59,6 +59,35 @@ class HadoopFS:
             fs.delete(self._path(uri), False)
         fs.rename(self._path(tmp), self._path(uri))
 
+    def create_new(self, uri: str, text: str) -> bool:
+        """Create ``uri`` with ``text`` unless it exists (one atomic create); ``False`` when it existed.
+
+        HDFS checks existence and creates in one namenode call; Hadoop's local filesystem does not, so a
+        local path is created with an exclusive open here on the driver.
+        """
+        fs = self._fs(uri)
+        qualified = self.qualify(uri)
+        if qualified.startswith("file:"):
+            local = str(self._path(qualified).toUri().getPath())
+            fs.mkdirs(self._path(qualified).getParent())
+            try:
+                with open(local, "x", encoding="utf-8") as fh:
+                    fh.write(text)
+            except FileExistsError:
+                return False
+            return True
+        try:
+            out = fs.create(self._path(uri), False)
+        except Exception:  # noqa: BLE001 - FileAlreadyExistsException through py4j
+            if fs.exists(self._path(uri)):
+                return False
+            raise
+        try:
+            out.write(bytearray(text.encode("utf-8")))
+        finally:
+            out.close()
+        return True
+
     def read_text(self, uri: str) -> str:
         fs = self._fs(uri)
         stream = fs.open(self._path(uri))

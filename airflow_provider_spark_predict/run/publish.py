@@ -28,6 +28,10 @@ class Files(Protocol):
 
     def write_text(self, uri: str, text: str) -> None: ...
 
+    def read_text(self, uri: str) -> str: ...
+
+    def create_new(self, uri: str, text: str) -> bool: ...
+
 
 def publish_folder(files: Files, layout: Layout, version: str, log: Callable[[str], None]) -> str | None:
     """Rename ``version`` into the partition folder; return where the previous partition folder went.
@@ -48,10 +52,14 @@ def publish_folder(files: Files, layout: Layout, version: str, log: Callable[[st
     return previous
 
 
-def cleanup_versions(files: Files, layout: Layout, keep: int, current: str, log: Callable[[str], None]) -> None:
-    """Delete superseded version folders of this partition, keeping the newest ``keep`` of them."""
+def cleanup_versions(files: Files, layout: Layout, keep: int, current: str, log: Callable[[str], None],
+                     skip: Callable[[str], bool] = lambda name: False) -> None:
+    """Delete superseded version folders of this partition, keeping the newest ``keep`` of them.
+
+    :param skip: folders left alone whatever their age (the version of a run still writing it)
+    """
     current_name = current.rstrip("/").rsplit("/", 1)[-1]
-    old = [n for n in files.list_dirs(layout.versions_dir) if n != current_name]
+    old = [n for n in files.list_dirs(layout.versions_dir) if n != current_name and not skip(n)]
     # run ids start with a sortable UTC timestamp, so name order is age order
     old.sort(key=lambda n: n.removeprefix(SUPERSEDED_PREFIX))
     for name in old[: max(0, len(old) - keep)]:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 import time
 import traceback
-from datetime import UTC, datetime
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 
 from airflow_provider_spark_predict.checks.evaluate import evaluate_checks
 from airflow_provider_spark_predict.exceptions import InputError, SparkPredictError
@@ -21,7 +23,8 @@ from airflow_provider_spark_predict.report import CHECKED_MARKER, ModelFacts, Ru
 from airflow_provider_spark_predict.run import facts
 from airflow_provider_spark_predict.run.engine import Engine, resolve_outputs
 from airflow_provider_spark_predict.run.layout import Layout, partition_folder, previous_path_partition
-from airflow_provider_spark_predict.run.publish import cleanup_versions, publish_folder
+from airflow_provider_spark_predict.run.lock import LOCK_NAME, PublishLock
+from airflow_provider_spark_predict.run.publish import Files, cleanup_versions, publish_folder
 from airflow_provider_spark_predict.spec import ScoringSpec
 
 _EXC_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception)): (.+)$")
@@ -65,24 +68,46 @@ def score_partition(engine: Engine, spec: ScoringSpec) -> RunReport:
     """
     started = time.monotonic()
     report = new_report(spec, engine.name)
-    try:
-        run_steps(engine, spec, report)
-    except SparkPredictError as err:
-        report.update({"status": "error", "error_type": type(err).__name__, "error": str(err)})
-        engine.log(f"ERROR {type(err).__name__}: {err}")
-    except Exception as err:  # noqa: BLE001 - anything else is still reported, with its traceback
-        report.update({"status": "error", "error_type": type(err).__name__, "error": summarize_error(err),
-                       "traceback": traceback.format_exc()[-4000:]})
-        engine.log(f"ERROR {type(err).__name__}: {err}")
-    report.wall_s = round(time.monotonic() - started, 3)
-    report.finished_at = datetime.now(UTC).isoformat()
-    if spec.report_uri:
-        text = report.to_json()
-        engine.files.write_text(spec.report_uri, text)
-        if report.status == "succeeded":
-            engine.files.write_text(f"{spec.report_uri.rsplit('/', 1)[0]}/{CHECKED_MARKER}", text)
-        engine.log(f"report written to {spec.report_uri} (status {report.status})")
+    with ExitStack() as publishing:  # holds the partition's publish lock until the marker is written
+        try:
+            run_steps(engine, spec, report, publishing)
+        except SparkPredictError as err:
+            report.update({"status": "error", "error_type": type(err).__name__, "error": str(err)})
+            engine.log(f"ERROR {type(err).__name__}: {err}")
+        except Exception as err:  # noqa: BLE001 - anything else is still reported, with its traceback
+            report.update({"status": "error", "error_type": type(err).__name__, "error": summarize_error(err),
+                           "traceback": traceback.format_exc()[-4000:]})
+            engine.log(f"ERROR {type(err).__name__}: {err}")
+        report.wall_s = round(time.monotonic() - started, 3)
+        report.finished_at = datetime.now(UTC).isoformat()
+        if spec.report_uri:
+            text = report.to_json()
+            engine.files.write_text(spec.report_uri, text)
+            if report.status == "succeeded":
+                engine.files.write_text(f"{spec.report_uri.rsplit('/', 1)[0]}/{CHECKED_MARKER}", text)
+            engine.log(f"report written to {spec.report_uri} (status {report.status})")
     return report
+
+
+def still_running(files: Files, report_uri: str | None, max_age: timedelta = timedelta(hours=24)) -> Callable[[str], bool]:
+    """Whether the version folder ``name`` belongs to a run still writing it: its report is not written yet
+    and its run id (a UTC timestamp) is less than ``max_age`` old. Cleanup leaves those alone.
+
+    :param files: the engine's file operations
+    :param report_uri: this run's report (the other runs' reports are beside it); ``None``: no run is
+    """
+    if not report_uri:
+        return lambda name: False
+    folder = report_uri.rsplit("/", 1)[0]
+
+    def running(name: str) -> bool:
+        try:
+            born = datetime.strptime(name.split("-", 1)[0], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+        except ValueError:
+            return False
+        return datetime.now(UTC) - born < max_age and not files.exists(f"{folder}/{name}.json")
+
+    return running
 
 
 def exit_code(report: RunReport) -> int:
@@ -92,8 +117,12 @@ def exit_code(report: RunReport) -> int:
     return 3 if report.traceback else 2
 
 
-def run_steps(engine: Engine, spec: ScoringSpec, report: RunReport) -> None:
-    """The steps of a run; fills ``report``, raises on an error."""
+def run_steps(engine: Engine, spec: ScoringSpec, report: RunReport, publishing: ExitStack) -> None:
+    """The steps of a run; fills ``report``, raises on an error.
+
+    :param publishing: takes the partition's :class:`PublishLock` before publishing; the caller releases
+        it after writing the report and marker
+    """
     timer = Timer()
     phases = Phases(engine.log)
     engine.describe(report)
@@ -143,6 +172,8 @@ def run_steps(engine: Engine, spec: ScoringSpec, report: RunReport) -> None:
         engine.log(f"NOT publishing {target.describe()}: {len(report.failed_checks)} check(s) failed; "
                    f"the previous partition is unchanged; the rejected rows stay in {version}")
     else:
+        publishing.enter_context(PublishLock(engine.files, f"{layout.versions_dir}/{LOCK_NAME}", spec.run_id,
+                                             engine.log))
         if not engine.files.exists(version):
             raise SparkPredictError(f"version folder {version} vanished before publishing (concurrent cleanup?)")
         if target.table:
@@ -153,7 +184,8 @@ def run_steps(engine: Engine, spec: ScoringSpec, report: RunReport) -> None:
             location = layout.partition_location
         report.update({"status": "succeeded", "published": True, "published_location": location,
                        "replaced_location": before})
-        cleanup_versions(engine.files, layout, target.keep_previous_versions, version, engine.log)
+        cleanup_versions(engine.files, layout, target.keep_previous_versions, version, engine.log,
+                         skip=still_running(engine.files, spec.report_uri))
     timer.lap("publish_s")
     report.durations = timer.durations
     report.phases_s = phases.finish()
