@@ -75,7 +75,6 @@ for p in (ROOT, ROOT / "benchmarks"):
 import workload  # noqa: E402
 
 from airflow_provider_spark_predict.job import reader, scoring, spark_engine  # noqa: E402
-from airflow_provider_spark_predict.job.hadoopfs import HadoopFS  # noqa: E402
 from airflow_provider_spark_predict.spec import OutputsSpec, ScoringSpec  # noqa: E402
 
 CORES = 2
@@ -418,8 +417,7 @@ class Bench:
                 # as spark_engine.SparkEngine.score: a frame model gets its columns uncast
                 dtype = "frame" if self.input_kind == "frame" else reader.feature_dtype(df, self.features)
                 if variant.endswith("map"):  # the job's own reader choice: "auto" picks pyarrow here
-                    choice = spark_engine.choose_reader(spark, self.spec(), df, self.features, HadoopFS(spark),
-                                                        self.input_kind)
+                    choice = spark_engine.choose_reader(spark, self.spec(), df, self.features, self.input_kind)
                     assert choice.facts["reader"] == "pyarrow" and choice.rows == self.rows, choice.facts
                     scored = scoring.score_splits(
                         spark, choice.files, choice.tasks, key_fields=[df.schema[k] for k in KEYS],

@@ -120,14 +120,13 @@ def _spec(**input_spec: Any) -> Any:
 @pytest.mark.parametrize("source", ["table", "path"])
 def test_pyarrow_reads_every_orc_row_once_with_sparks_values(source, world, shared_spark) -> None:
     from airflow_provider_spark_predict.job import reader, spark_engine
-    from airflow_provider_spark_predict.job.hadoopfs import HadoopFS
 
     spark = shared_spark
     spec = _spec(table=TABLE) if source == "table" else _spec(path="file://" + world["path"], format="orc")
     df = reader.read_input(spark, spec.input)
     spark.conf.set("spark.sql.files.maxPartitionBytes", "8k")  # several splits per file
     try:
-        choice = spark_engine.choose_reader(spark, spec, df, COLUMNS, HadoopFS(spark), "frame")
+        choice = spark_engine.choose_reader(spark, spec, df, COLUMNS, "frame")
     finally:
         spark.conf.unset("spark.sql.files.maxPartitionBytes")
     assert choice.facts["reader"] == "pyarrow" and choice.file_format == "orc", choice.facts

@@ -16,6 +16,7 @@ import pytest
 
 from airflow_provider_spark_predict.job import progress
 from airflow_provider_spark_predict.job.progress import ProgressLine, Snapshot, format_duration, interval_from
+from airflow_provider_spark_predict.run.layout import status_uri
 
 # -- unit: decisions and formatting ----------------------------------------------------------------
 
@@ -118,7 +119,7 @@ def test_status_file_keeps_the_latest_line_and_never_breaks_the_run():
         assert re.fullmatch(r"\S+Z phase checks \(scoring took 0s\)\n", files["mem://r/run.status"])
     phases.phase("publish")  # after the block: printed, not written
     assert "publish" not in files["mem://r/run.status"]
-    assert progress.status_uri("hdfs://nn/store/reports/t/dt=1/run-1.json") == "hdfs://nn/store/reports/t/dt=1/run-1.status"
+    assert status_uri("hdfs://nn/store/reports/t/dt=1/run-1.json") == "hdfs://nn/store/reports/t/dt=1/run-1.status"
 
     def refuse(uri: str, text: str) -> None:
         raise PermissionError("no write access")
@@ -235,7 +236,6 @@ def test_cluster_mode_status_file_is_logged_by_the_trigger(tmp_path, capfd, monk
     import asyncio
     import threading
 
-    from airflow_provider_spark_predict.job.progress import status_uri
     from airflow_provider_spark_predict.triggers.yarn import YarnApplicationTrigger
     from tests.helpers.fake_rm import FakeResourceManager
     from tests.helpers.in_session import run_spec

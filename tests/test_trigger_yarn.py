@@ -222,7 +222,7 @@ def test_api_tracking_loop_logs_the_driver_status_lines(tmp_path, monkeypatch, a
     from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 
     from airflow_provider_spark_predict.hooks import predict as hook_module
-    from airflow_provider_spark_predict.job.progress import status_uri
+    from airflow_provider_spark_predict.run.layout import status_uri
     from airflow_provider_spark_predict.spec import InputSpec, ModelSpec, ScoringSpec, TargetSpec
 
     monkeypatch.setattr(hook_module, "STATUS_POLL_S", 0.05)

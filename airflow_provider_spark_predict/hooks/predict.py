@@ -17,8 +17,8 @@ from airflow.sdk import BaseHook
 from airflow_provider_spark_predict import embedded, exceptions, preflight, runs
 from airflow_provider_spark_predict.deploy import Deployment, deployment_for, resolve_target
 from airflow_provider_spark_predict.exceptions import JobError
-from airflow_provider_spark_predict.job.progress import status_uri
 from airflow_provider_spark_predict.report import RunReport, raise_if_error, report_folder
+from airflow_provider_spark_predict.run.layout import status_uri
 from airflow_provider_spark_predict.runs import new_run_id
 from airflow_provider_spark_predict.spec import ScoringSpec
 from airflow_provider_spark_predict.staging.store import Store

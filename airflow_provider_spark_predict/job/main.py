@@ -5,7 +5,7 @@ Runs :func:`airflow_provider_spark_predict.run.sequence.score_partition` with th
 on the executors, write a version folder, check it, publish it only when no ``fail`` check failed, and
 write the run report (JSON) to ``spec.report_uri`` in every outcome, errors included. Meanwhile the
 latest phase/progress line is kept in the run's status file beside the report
-(:func:`airflow_provider_spark_predict.job.progress.status_uri`), for cluster mode where this driver's
+(:func:`airflow_provider_spark_predict.run.layout.status_uri`), for cluster mode where this driver's
 output does not reach the Airflow task log.
 """
 
@@ -20,6 +20,7 @@ from airflow_provider_spark_predict.job import progress
 from airflow_provider_spark_predict.job.hadoopfs import HadoopFS
 from airflow_provider_spark_predict.job.spark_engine import SparkEngine, log
 from airflow_provider_spark_predict.report import RunReport
+from airflow_provider_spark_predict.run.layout import status_uri
 from airflow_provider_spark_predict.run.sequence import exit_code, score_partition
 from airflow_provider_spark_predict.spec import ScoringSpec
 
@@ -44,7 +45,7 @@ def score(spark: Any, spec: ScoringSpec) -> RunReport:
     engine = SparkEngine(spark)
     if not spec.report_uri:
         return score_partition(engine, spec)
-    with progress.status_file(engine.files.write_text, progress.status_uri(spec.report_uri), log):
+    with progress.status_file(engine.files.write_text, status_uri(spec.report_uri), log):
         return score_partition(engine, spec)
 
 

@@ -17,7 +17,7 @@ testable without Spark.
 
 Cluster mode: the driver's stdout stays on the cluster, so inside :func:`status_file` every phase and
 progress line is also written, replacing the previous one, to the run's status file next to its report
-(:func:`status_uri`); the deferred triggers and the API tracking loop read it and log each new line.
+(:func:`airflow_provider_spark_predict.run.layout.status_uri`); the deferred triggers and the API tracking loop read it and log each new line.
 """
 
 from __future__ import annotations
@@ -34,16 +34,6 @@ CONF_INTERVAL = "spark.sparkpredict.progressIntervalSeconds"
 ENV_INTERVAL = "SPARK_PREDICT_PROGRESS_S"
 DEFAULT_INTERVAL_S = 30.0
 JOB_GROUP = "spark-predict-scoring"
-#: Suffix of the status file beside the run report (``<run_id>.json`` -> ``<run_id>.status``).
-STATUS_SUFFIX = ".status"
-
-
-def status_uri(report_uri: str) -> str:
-    """The run's status file: the report URI with ``.status`` for ``.json`` (same folder of the store).
-
-    :param report_uri: the run report's URI (``spec.report_uri``)
-    """
-    return report_uri.removesuffix(".json") + STATUS_SUFFIX
 
 
 class StatusFile:
@@ -52,7 +42,7 @@ class StatusFile:
     A failed write is printed once and switches the file off: the status file never breaks a run.
 
     :param write_text: writes a whole file (``HadoopFS.write_text``: atomic replace, any Hadoop FS)
-    :param uri: the file (:func:`status_uri`)
+    :param uri: the file (``run.layout.status_uri``)
     :param emit: where the one warning goes
     :param clock: wall clock (the line's time stamp)
     """
@@ -92,7 +82,7 @@ def status_file(write_text: Callable[[str, str], None], uri: str,
     """Every phase and progress line of the ``with`` block also goes to the status file ``uri``.
 
     :param write_text: writes a whole file (``(uri, text)``)
-    :param uri: the status file (:func:`status_uri` of the report)
+    :param uri: the status file (``run.layout.status_uri`` of the report)
     :param emit: the job's log (for the one warning when the file cannot be written)
     """
     global _status

@@ -118,11 +118,11 @@ class ReaderChoice:
     file_format: str = "parquet"
 
 
-def choose_reader(spark: Any, spec: ScoringSpec, df: Any, features: list[str], fs: HadoopFS,
+def choose_reader(spark: Any, spec: ScoringSpec, df: Any, features: list[str],
                   input_kind: str = "matrix") -> ReaderChoice:
     """Decide who reads the input of the ``map`` strategy; for ``pyarrow``, one Spark job opens every
     input file's footer on the executors, which also gives the row count (no ``df.count()``) and the
-    file sizes the splits are planned on (``fs`` is not used any more; kept for callers)."""
+    file sizes the splits are planned on."""
     wanted = spec.strategy.reader
     if spec.strategy.name != "map":
         return ReaderChoice()
@@ -209,7 +209,7 @@ class SparkEngine:
         check_columns(df.columns, spec.keys, model.features, what)
         if not model.is_spark_pipeline:
             model.cast_rules = reader.cast_rules(self._adapter, df, model.features)
-            self._choice = choose_reader(self.spark, spec, df, model.features, self.files, model.input_kind or "matrix")
+            self._choice = choose_reader(self.spark, spec, df, model.features, model.input_kind or "matrix")
         rows = self._choice.rows if self._choice.rows is not None else int(df.count())
         log(f"{what}: {rows} rows" + (" (from the file footers)" if self._choice.rows is not None else ""))
         self._df = df.where(spec.input.filter) if spec.input.filter else df

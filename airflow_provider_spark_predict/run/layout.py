@@ -11,6 +11,16 @@ from dataclasses import dataclass
 
 VERSIONS_DIR = "_spark_predict"
 SUPERSEDED_PREFIX = "superseded-"
+#: Suffix of the status file beside the run report (``<run_id>.json`` -> ``<run_id>.status``).
+STATUS_SUFFIX = ".status"
+
+
+def status_uri(report_uri: str) -> str:
+    """The run's status file: the report URI with ``.status`` for ``.json`` (same folder of the store).
+
+    :param report_uri: the run report's URI (``spec.report_uri``)
+    """
+    return report_uri.removesuffix(".json") + STATUS_SUFFIX
 
 
 def partition_path(partition: dict[str, str]) -> str:

@@ -1,7 +1,7 @@
 """Reading the run's status file (the job driver's latest phase/progress line) on the Airflow side.
 
 In cluster mode the driver's stdout does not reach the task log; the job keeps its latest line in a small
-file beside the run report (:func:`airflow_provider_spark_predict.job.progress.status_uri`). The deferred
+file beside the run report (:func:`airflow_provider_spark_predict.run.layout.status_uri`). The deferred
 triggers and the hook's API tracking loop read it while they poll and log each line once, when it changes.
 """
 
