@@ -16,6 +16,7 @@ import os
 import sys
 from typing import Any
 
+from airflow_provider_spark_predict.embedded import HIVE_FILTER_HOOK
 from airflow_provider_spark_predict.job import progress
 from airflow_provider_spark_predict.job.hadoopfs import HadoopFS
 from airflow_provider_spark_predict.job.spark_engine import SparkEngine, log
@@ -49,6 +50,16 @@ def score(spark: Any, spec: ScoringSpec) -> RunReport:
         return score_partition(engine, spec)
 
 
+def hive_builder(builder: Any) -> Any:
+    """``builder.enableHiveSupport()`` with :data:`~airflow_provider_spark_predict.embedded.HIVE_FILTER_HOOK`
+    unless the submitted conf sets it (any metastore, not only the embedded one)."""
+    from pyspark import SparkConf
+
+    key, value = HIVE_FILTER_HOOK
+    builder = builder.enableHiveSupport()
+    return builder if SparkConf().contains(key) else builder.config(key, value)
+
+
 def main(argv: list[str] | None = None) -> int:
     """spark-submit entry: ``--spec <uri>``; exit code 0 (report written, checks may have failed), 2 (the
     package's own error) or 3 (any other error)."""
@@ -60,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     builder = SparkSession.builder.appName("spark-predict")
     if os.environ.get("SPARK_PREDICT_NO_HIVE") != "1":
-        builder = builder.enableHiveSupport()
+        builder = hive_builder(builder)
     spark = builder.getOrCreate()
     spec = ScoringSpec.from_json(HadoopFS(spark).read_text(args.spec)).validate()
     report = score(spark, spec)

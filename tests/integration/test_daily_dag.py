@@ -46,11 +46,16 @@ def expected_predictions(home: str, date: str) -> tuple:
     return inp["pin"].to_numpy(), probs.argmax(axis=1), probs.max(axis=1)
 
 
-def test_two_dates_then_rerun_one(demo_world):
+def test_two_dates_then_rerun_one(demo_world, capfd):
     home, dag = demo_world
     for date in DATES:
         dr = run_dag(dag, date)
         assert dr.state == "success", f"run for {date} ended {dr.state}"
+    # the task log (dag.test prints it): the job's lines, and no metastore reconnect (HIVE-24404: the Hive
+    # client closed its own connection on the first partition call, slept 1 s and logged a stack trace)
+    task_log = capfd.readouterr().out
+    assert task_log.count("[spark-predict] report written") == len(DATES), task_log[-3000:]
+    assert "MetaStoreClient lost connection" not in task_log
 
     first = {d: checked_report(home, "demo.user_scores", d) for d in DATES}
     for d in DATES:
