@@ -134,8 +134,9 @@ def generate_demo(home: str, dates: list[str], rows: int) -> None:
 # Scenarios that are not about submission (checks, faults, bad input, strategies, paths, flavors) run the
 # job's code on this session (``tests.helpers.in_session.run_spec``) instead of a spark-submit JVM each.
 # Everything up to the submission is the real operator -> hook path (``in_session`` fixture below).
-# Derby serves one JVM: nothing else may open SHARED_HOME's metastore while this session lives, so
-# queries on it go through the session (``session_sql``), never through ``spark_sql`` (a subprocess).
+# The session reaches SHARED_HOME's metastore *service* (thrift, like any Hive client), so real spark-submits
+# on the same tables may run meanwhile (``test_submit_scenarios.py``); queries on it go through the session
+# (``session_sql``: no subprocess JVM to start).
 
 _generated: set[tuple[str, tuple[str, ...], int]] = set()
 

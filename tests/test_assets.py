@@ -6,7 +6,7 @@ event carrying the partition and the report summary, and queues the asset-schedu
 ``scored_users_consumer``; a run whose checks fail emits nothing and queues nothing. Only spark-submit is
 replaced: the job runs on the tests' shared local[2] Hive session (``in_session`` fixture, see
 ``tests/conftest.py``); the example DAG's real spark-submit path is covered by
-``tests/integration/test_daily_dag.py``.
+``tests/integration/test_backfill_scheduler.py``.
 
 Airflow 3's ``dag.test()`` does not start consumers: the consumer's queued run is the
 ``AssetDagRunQueue`` row the scheduler turns into a DagRun; the test reads it from the Airflow DB.

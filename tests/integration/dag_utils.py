@@ -53,3 +53,28 @@ def read_folder(uri: str) -> pd.DataFrame:
     files = sorted(glob.glob(os.path.join(path, "*.parquet")) + glob.glob(os.path.join(path, "part-*")))
     files = sorted(set(f for f in files if not f.endswith(".crc")))
     return pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
+
+
+def assert_model_predictions(home: str, report: dict, model: str, fill_value: float = 999999.0) -> None:
+    """The version folder of ``report`` holds, for every row of its input partition, the XGBoost ``model``'s
+    own in-process prediction (class, score) and the example DAG's label of that class (``segment_<a..q>``);
+    features filled with ``fill_value`` as the example DAG does."""
+    import numpy as np
+    import xgboost as xgb
+
+    date = report["output_partition"]["dt"]
+    inp = read_folder(os.path.join(home, "warehouse", "demo.db", "user_features", f"dt={date}"))
+    booster = xgb.Booster()
+    booster.load_model(model)
+    feats = list(booster.feature_names or [])
+    x = inp[feats].to_numpy(dtype=np.float32)
+    x = np.where(np.isnan(x), np.float32(fill_value), x)
+    probs = booster.predict(xgb.DMatrix(x, feature_names=feats))
+    cls, score = probs.argmax(axis=1), probs.max(axis=1)
+    out = read_folder(report["version_path"]).set_index("pin")
+    assert len(out) == len(inp) and out.index.is_unique, f"{date}: {len(out)} rows for {len(inp)} input rows"
+    got = out.loc[inp["pin"].to_numpy()]
+    np.testing.assert_array_equal(got["class"].to_numpy(), cls, err_msg=f"{date}: class")
+    np.testing.assert_allclose(got["score"].to_numpy(), score, rtol=1e-6, err_msg=f"{date}: score")
+    labels = np.array([f"segment_{chr(97 + c)}" for c in cls])
+    assert (got["class_name"].to_numpy() == labels).all(), f"{date}: class_name"

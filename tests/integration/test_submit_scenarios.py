@@ -1,12 +1,15 @@
 """Submission scenarios with REAL spark-submit (operator -> hook -> SparkSubmitHook -> spark-submit -> job),
-Spark local[2] and the embedded Hive metastore of this module's own data folder: three dates at once (each a
-good run), a run killed in the middle (``on_kill``) and two runs of the same date at once. All runs share the
-embedded Hive metastore *service* of the data folder (Derby-backed, one process) through
-``hive.metastore.uris``; before it, concurrent runs failed with Derby's ``XSDB6`` (issue 15).
+Spark local[2] and the embedded Hive metastore: three dates at once (each a good run), a run killed in the
+middle (``on_kill``) and two runs of the same date at once. All runs share the embedded Hive metastore
+*service* (Derby-backed, one process) through ``hive.metastore.uris``, as the tests' in-process Hive session
+does at the same time; before the service, concurrent runs failed with Derby's ``XSDB6`` (issue 15).
 
-Independent tests: the module fixture generates the input and scores the three dates at once, once, and
-records what it found right after (reports, checked markers, per-date counts); the tests read that record.
-The test that replaces a partition compares against the state it found when it started.
+The input is the tests' shared demo table (``demo_in_session``, data folder SHARED_HOME); the runs write
+their own output table, :data:`OUT`, read back through the in-process session (no query subprocess).
+
+Independent tests: the module fixture scores the three dates at once, once, and records what it found
+right after (reports, checked markers, per-date counts); the tests read that record. The test that
+replaces a partition compares against the state it found when it started.
 """
 
 from __future__ import annotations
@@ -17,19 +20,20 @@ import time
 
 import pytest
 
-from airflow_provider_spark_predict import metastore
-from tests.conftest import generate_demo, spark_sql
+from tests.conftest import demo_in_session, session_sql
 from tests.integration.dag_utils import checked_report
 from tests.integration.test_checks_and_faults import _TI, D1, D2, ROWS
 
 D3 = "2026-01-03"
 DATES = [D1, D2, D3]
+#: this module's output table (the in-session modules write demo.user_scores in the same metastore)
+OUT = "demo.submitted_scores"
 
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(1800)]
 
 
 def score(world: dict, date: str = D1) -> dict:
-    """Score ``date`` into ``demo.user_scores`` through the real spark-submit path."""
+    """Score ``date`` into :data:`OUT` through the real spark-submit path."""
     return operator(world, date).execute({"ti": _TI()})
 
 
@@ -38,27 +42,27 @@ def operator(world: dict, date: str = D1):
 
     return SparkPredictOperator(
         task_id=f"score_{date}", model=world["model"], input_table="demo.user_features",
-        input_partition={"dt": date}, keys=["pin"], fill_value=999999.0, output_table="demo.user_scores",
+        input_partition={"dt": date}, keys=["pin"], fill_value=999999.0, output_table=OUT,
         output_partition={"dt": date}, prediction_column="class",
     )
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(shared_spark):
     """The input (3 dates) and the three dates scored at once; ``at_once`` holds each run's report (or the
     exception it raised), ``checked`` the published ``_CHECKED.json`` markers and ``per_date`` the table's
     counts, both read right after those runs."""
-    home = str(tmp_path_factory.mktemp("submit") / "home")
+    model = demo_in_session(shared_spark, DATES, ROWS)
+    home = os.path.dirname(os.path.dirname(model))
+    shared_spark.sql(f"DROP TABLE IF EXISTS {OUT}")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SPARK_PREDICT_HOME", home)
-        generate_demo(home, DATES, ROWS)
-        state = {"home": home, "model": os.path.join(home, "models", "user_class_xgb.json")}
+        state = {"home": home, "model": model, "spark": shared_spark}
         state["at_once"] = dict(zip(DATES, _run_at_once(state, DATES), strict=True))
         if all(isinstance(r, dict) for r in state["at_once"].values()):
-            state["checked"] = {d: checked_report(home, "demo.user_scores", d) for d in DATES}
+            state["checked"] = {d: checked_report(home, OUT, d) for d in DATES}
             state["per_date"] = _per_date(state)
         yield state
-        metastore.stop(home)
 
 
 def _good(world: dict, date: str) -> dict:
@@ -91,7 +95,7 @@ def test_kill_during_the_job_keeps_previous_then_two_reruns_of_the_same_date_at_
     (the re-run): neither fails (one shared metastore), one complete partition results, no other date
     changes."""
     _good(world, D1)
-    before = {d: checked_report(world["home"], "demo.user_scores", d) for d in DATES}
+    before = {d: checked_report(world["home"], OUT, d) for d in DATES}
     op = operator(world)
     errors: list[BaseException] = []
 
@@ -116,25 +120,24 @@ def test_kill_during_the_job_keeps_previous_then_two_reruns_of_the_same_date_at_
     assert not t.is_alive()
     assert errors, "the killed run must fail"
     assert op._hook._submit_hook._submit_sp.poll() is not None, "spark-submit still running after on_kill"
-    assert checked_report(world["home"], "demo.user_scores", D1)["run_id"] == before[D1]["run_id"], (
+    assert checked_report(world["home"], OUT, D1)["run_id"] == before[D1]["run_id"], (
         "the killed run replaced the good partition")
 
     # the re-run: two runs of the same date at once
     results = _run_at_once(world, [D1, D1])
     failed = [r for r in results if not isinstance(r, dict)]
     assert not failed, f"a run of the same date failed: {failed}"
-    final = checked_report(world["home"], "demo.user_scores", D1)
+    final = checked_report(world["home"], OUT, D1)
     assert final["run_id"] in {r["run_id"] for r in results}
     winner = next(r for r in results if r["run_id"] == final["run_id"])
     assert winner["published"] and winner["rows_out"] == ROWS and winner["duplicate_keys"] == 0
     for d in (D2, D3):
-        assert checked_report(world["home"], "demo.user_scores", d)["run_id"] == before[d]["run_id"], (
+        assert checked_report(world["home"], OUT, d)["run_id"] == before[d]["run_id"], (
             f"{d} was touched")
-    res = spark_sql(world["home"], {
-        "n": f"SELECT count(*), count(DISTINCT pin) FROM demo.user_scores WHERE dt = '{D1}'",
-        "loc": f"DESCRIBE FORMATTED demo.user_scores PARTITION (dt='{D1}')",
-        "others": f"SELECT dt, count(*), count(DISTINCT pin) FROM demo.user_scores WHERE dt <> '{D1}' "
-                  "GROUP BY dt ORDER BY dt",
+    res = _sql(world, {
+        "n": f"SELECT count(*), count(DISTINCT pin) FROM {OUT} WHERE dt = '{D1}'",
+        "loc": f"DESCRIBE FORMATTED {OUT} PARTITION (dt='{D1}')",
+        "others": f"SELECT dt, count(*), count(DISTINCT pin) FROM {OUT} WHERE dt <> '{D1}' GROUP BY dt ORDER BY dt",
     })
     assert res["n"] == [[ROWS, ROWS]]
     loc = next(r[1] for r in res["loc"] if r[0] == "Location")
@@ -163,9 +166,16 @@ def _run_at_once(world: dict, dates: list[str]) -> list:
     return results
 
 
+def _sql(world: dict, queries: dict[str, str]) -> dict[str, list[list]]:
+    """Queries on the in-process session, after the spark-submits changed the table's partitions."""
+    world["spark"].sql(f"REFRESH TABLE {OUT}")
+    return session_sql(world["spark"], queries)
+
+
 def _per_date(world: dict) -> dict:
-    return spark_sql(world["home"], {
-        "per_date": "SELECT dt, count(*), count(DISTINCT pin) FROM demo.user_scores GROUP BY dt ORDER BY dt",
-        "missing": "SELECT f.dt, count(*) FROM demo.user_features f LEFT ANTI JOIN demo.user_scores s "
-                   "ON f.pin = s.pin AND f.dt = s.dt GROUP BY f.dt ORDER BY f.dt",
+    return _sql(world, {
+        "per_date": f"SELECT dt, count(*), count(DISTINCT pin) FROM {OUT} GROUP BY dt ORDER BY dt",
+        "missing": f"SELECT f.dt, count(*) FROM demo.user_features f LEFT ANTI JOIN {OUT} s "
+                   f"ON f.pin = s.pin AND f.dt = s.dt WHERE f.dt IN ({', '.join(repr(d) for d in DATES)}) "
+                   "GROUP BY f.dt ORDER BY f.dt",
     })
