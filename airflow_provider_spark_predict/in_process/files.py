@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from airflow_provider_spark_predict.run.lock import create_local_exclusive
+
 
 class FsspecFiles:
     """:class:`airflow_provider_spark_predict.run.publish.Files` over fsspec.
@@ -63,12 +65,7 @@ class FsspecFiles:
             fs.makedirs(parent, exist_ok=True)
         protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
         if "file" in protocols:
-            try:
-                with open(path, "x", encoding="utf-8") as fh:
-                    fh.write(text)
-            except FileExistsError:
-                return False
-            return True
+            return create_local_exclusive(path, text)
         if fs.exists(path):
             return False
         with fs.open(path, "w") as fh:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_spark_predict.run.lock import create_local_exclusive
+
 
 class HadoopFS:
     """File operations on the driver through ``org.apache.hadoop.fs.FileSystem``.
@@ -70,12 +72,7 @@ class HadoopFS:
         if qualified.startswith("file:"):
             local = str(self._path(qualified).toUri().getPath())
             fs.mkdirs(self._path(qualified).getParent())
-            try:
-                with open(local, "x", encoding="utf-8") as fh:
-                    fh.write(text)
-            except FileExistsError:
-                return False
-            return True
+            return create_local_exclusive(local, text)
         try:
             out = fs.create(self._path(uri), False)
         except Exception:  # noqa: BLE001 - FileAlreadyExistsException through py4j

@@ -23,6 +23,17 @@ from airflow_provider_spark_predict.run.publish import Files
 LOCK_NAME = "_publish.lock"
 
 
+def create_local_exclusive(path: str, text: str) -> bool:
+    """Create the local file ``path`` with ``text`` by an exclusive open (``O_EXCL``); ``False`` when it
+    existed. The atomic create of the ``Files`` implementations on a local disk."""
+    try:
+        with open(path, "x", encoding="utf-8") as fh:
+            fh.write(text)
+    except FileExistsError:
+        return False
+    return True
+
+
 class PublishLock:
     """Context manager holding the publish lock of one partition.
 
