@@ -35,6 +35,7 @@ import pytest
 from airflow_provider_spark_predict import metastore
 from tests.conftest import MIGRATED_DB, REPO, generate_demo, run_python, spark_sql
 from tests.integration.dag_utils import assert_model_predictions, checked_report
+from tests.integration.dag_utils import reports as run_reports
 
 # the suite default (900 s) is too short on 2 busy cores: 2 backfills, 6 spark-submits, 3 Airflow processes
 pytestmark = [pytest.mark.spark, pytest.mark.airflow, pytest.mark.timeout(2400)]
@@ -209,6 +210,12 @@ def test_backfill_through_the_scheduler(tmp_path, airflow_db):
                 assert now["model"]["uri"] != reports[d]["model"]["uri"], f"{d} was not scored by the new model"
                 assert now["published"] and now["rows_out"] == ROWS
                 assert_model_predictions(spark_home, now, model)  # the retrained model's, on every row
+                # it replaced the first backfill's version of that partition (the location moved away from it)
+                assert now["replaced_location"].rstrip("/").endswith(reports[d]["run_id"]), now["replaced_location"]
+                assert len(run_reports(spark_home, TABLE, d)) == 2, f"{d}: not exactly two run reports"
+                # drift against the date before, published by the first backfill
+                before_d = ALL_DATES[ALL_DATES.index(d) - 1]
+                assert now["previous_partition"] == {"dt": before_d} and now["psi"] is not None, now["psi"]
                 assert "spark-predict run report" in airflow.task_log(redo[d][0])
             else:
                 assert now["run_id"] == reports[d]["run_id"], f"{d} was touched by the second backfill"
