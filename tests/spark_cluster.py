@@ -59,6 +59,7 @@ class StandaloneCluster:
     :param worker_cores: Cores per worker.
     :param worker_memory: Memory per worker (``1g``).
     :param daemon_memory: JVM heap of the master/worker daemons themselves.
+    :param daemon_java_options: ``SPARK_DAEMON_JAVA_OPTS`` of the master and workers.
     """
 
     def __init__(
@@ -69,12 +70,14 @@ class StandaloneCluster:
         worker_cores: int = 1,
         worker_memory: str = "1g",
         daemon_memory: str = "256m",
+        daemon_java_options: str = "",
     ) -> None:
         self.base_dir = Path(base_dir)
         self.n_workers = n_workers
         self.worker_cores = worker_cores
         self.worker_memory = worker_memory
         self.daemon_memory = daemon_memory
+        self.daemon_java_options = daemon_java_options
         self.spark_home = pyspark_home()
         self.spark_class = str(self.spark_home / "bin" / "spark-class")
         self.master_port = free_port()
@@ -103,6 +106,7 @@ class StandaloneCluster:
             SPARK_NO_DAEMONIZE="1",
             # Spark 4 master: no REST server (port 6066 could collide between test sessions).
             SPARK_MASTER_OPTS="-Dspark.master.rest.enabled=false",
+            SPARK_DAEMON_JAVA_OPTS=self.daemon_java_options,
         )
         env.pop("PYSPARK_PYTHON", None)
         env.pop("PYSPARK_DRIVER_PYTHON", None)
@@ -260,7 +264,9 @@ class StandaloneCluster:
 @pytest.fixture(scope="session")
 def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneCluster]:
     """A session-wide standalone cluster: master + 2 workers (1 core, 1g each) on 127.0.0.1."""
-    cluster = StandaloneCluster(tmp_path_factory.mktemp("spark-standalone"))
+    from tests.conftest import TEST_JAVA_OPTIONS
+
+    cluster = StandaloneCluster(tmp_path_factory.mktemp("spark-standalone"), daemon_java_options=TEST_JAVA_OPTIONS)
     cluster.start()
     try:
         yield cluster
