@@ -3,14 +3,16 @@ other worker; the published partition is complete and correct (row parity, no du
 prediction equals the model's own).
 
 REAL standalone cluster, client mode, through the operator. The model (``spx_probe.SlowRegressor``, from
-the packed venv) sleeps per Arrow batch and touches a marker file when scoring starts, so the kill lands
-while tasks run. Marked ``kills_worker``: sorted after every other test (``tests/conftest.py``), and any
+the packed venv) sleeps per Arrow batch and appends each batch's row count to a marker file per Python
+worker: the worker whose executor started scoring last is killed while its task runs, and more rows than the
+input has must have been predicted (the lost task ran again). Marked ``kills_worker``: sorted after every other test (``tests/conftest.py``), and any
 cluster test that runs after it anyway gets the killed worker restarted by the ``cluster_with_all_workers``
 fixture (through ``cluster_conn``; no reliance on file or test order).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -26,7 +28,25 @@ from tests.integration.dag_utils import read_folder
 pytestmark = [pytest.mark.cluster, pytest.mark.spark, pytest.mark.kills_worker, pytest.mark.timeout(900)]
 
 DATE = "2026-03-01"
+BATCH = 100  # rows per Arrow batch: the input's 2 files of 600 rows are 6 full batches each
 ROWS = FEATS_PARTITIONS[DATE][0]  # in 2 files: one task per worker
+
+
+def _executor_markers(markers) -> list:
+    """The marker files of the executors' Python workers: each line is one batch's row count. The driver's
+    sample predict (a few rows, before the job) leaves a file of its own, without a full batch."""
+    return [p for p in markers.iterdir() if str(BATCH) in p.read_text().split()]
+
+
+def _worker_index(pid: int, workers: list[int]) -> int:
+    """Which worker ``pid`` (a Python worker) runs under: up its parents (Python daemon, which has a process
+    group of its own, then the executor JVM) to a process in a worker's process group."""
+    while pid > 1:
+        if os.getpgid(pid) in workers:
+            return workers.index(os.getpgid(pid))
+        with open(f"/proc/{pid}/stat") as fh:
+            pid = int(fh.read().rsplit(")", 1)[1].split()[1])
+    raise AssertionError(f"the Python worker {pid} runs under no worker of {workers}")
 
 
 def test_worker_killed_during_scoring(cluster_home, standalone_cluster, cluster_conn, scoring_venv, shared_store,
@@ -35,8 +55,9 @@ def test_worker_killed_during_scoring(cluster_home, standalone_cluster, cluster_
     markers = tmp_path / "markers"
     markers.mkdir()
     model = str(tmp_path / "models" / "slow.joblib")
-    fit_in_venv(scoring_venv, model, "SlowRegressor", f"sleep_s=1.0, marker_dir={str(markers)!r}")
-    op = env_operator(cluster_home, cluster_conn, model, scoring_venv, DATE, store_uri=shared_store, batch_rows=100)
+    # 600 rows per task in batches of 100: 3 s per task at 0.5 s per batch
+    fit_in_venv(scoring_venv, model, "SlowRegressor", f"sleep_s=0.5, marker_dir={str(markers)!r}")
+    op = env_operator(cluster_home, cluster_conn, model, scoring_venv, DATE, store_uri=shared_store, batch_rows=BATCH)
 
     result: dict = {}
 
@@ -49,14 +70,19 @@ def test_worker_killed_during_scoring(cluster_home, standalone_cluster, cluster_
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 400
-    while not list(markers.iterdir()):
-        assert thread.is_alive(), f"the run ended before scoring started: {result}"
-        assert time.monotonic() < deadline, "scoring never started"
-        time.sleep(0.5)
-    time.sleep(1.5)  # a batch or two into the tasks
+    started: list = []  # executor markers in the order they appeared
+    while len(started) < 2:  # both executors' Python workers are predicting
+        assert thread.is_alive(), f"the run ended before both executors were scoring: {result}"
+        assert time.monotonic() < deadline, f"both executors never scored: {sorted(markers.iterdir())}"
+        time.sleep(0.1)
+        started += [p for p in _executor_markers(markers) if p not in started]
+    time.sleep(0.5)  # a batch into the later task: about 2.5 s of it left
     state = standalone_cluster.master_state()
     assert state["aliveworkers"] == 2 and state["activeapps"], state
-    killed = standalone_cluster.kill_one_worker(0)
+    # the worker whose executor started scoring last (its task surely still running): the Python worker that
+    # wrote the newest marker is in that worker's process group (executor JVM and Python daemon included)
+    workers = [proc.pid for proc in standalone_cluster.worker_procs]
+    killed = standalone_cluster.kill_one_worker(_worker_index(int(started[-1].name.split("-")[-1]), workers))
     thread.join(timeout=600)
     assert not thread.is_alive(), "the scoring run did not finish after the worker was killed"
     if "error" in result:
@@ -66,8 +92,9 @@ def test_worker_killed_during_scoring(cluster_home, standalone_cluster, cluster_
 
     assert report["status"] == "succeeded" and report["published"] is True
     assert report["rows_in"] == ROWS and report["rows_out"] == ROWS and report["duplicate_keys"] == 0
-    # both executors had started scoring (one Python worker each) before one of them was killed
-    assert len(list(markers.iterdir())) >= 2, sorted(p.name for p in markers.iterdir())
+    # the killed executor's task was lost and ran again on the other one: more rows predicted than the input has
+    predicted = sum(int(n) for p in _executor_markers(markers) for n in p.read_text().split())
+    assert predicted >= ROWS + BATCH, f"no batch was predicted twice: {predicted} rows predicted for {ROWS}"
 
     out = read_folder(report["version_path"]).set_index("pin").sort_index()
     frame = features_frame(ROWS).set_index("pin").sort_index()
