@@ -33,7 +33,7 @@ os.makedirs(_SPARK_CONF_DIR, exist_ok=True)
 #: JVM options of every Spark JVM the tests start (drivers, executors, the standalone daemons): the tests'
 #: inputs are thousands of rows, so the JVMs' work is start-up, and C2's JIT compilation and G1's threads
 #: cost more CPU than they save. Measured on the demo's ``airflow dags test`` (2 cores): 32 -> 21 CPU-s per
-#: run. Test tuning only: the package sets no JVM option, production JVMs keep their defaults.
+#: run. Test tuning only: the package sets no JVM option for Spark, production JVMs keep their defaults.
 TEST_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 with open(os.path.join(_SPARK_CONF_DIR, "spark-defaults.conf"), "w") as _fh:
     # ports 4040+ collide between parallel jobs; tests never need the UI
