@@ -14,13 +14,18 @@ import pandas as pd
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def load_example_dag(name: str = "daily_user_scoring") -> Any:
-    """Import ``dags_examples/<name>.py`` (it reads SPARK_PREDICT_HOME at parse time) and return its DAG."""
+def load_example(name: str = "daily_user_scoring") -> Any:
+    """Import ``dags_examples/<name>.py`` (it reads SPARK_PREDICT_HOME at parse time); returns the module."""
     path = os.path.join(REPO, "dags_examples", f"{name}.py")
     spec = importlib.util.spec_from_file_location(f"example_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.dag
+    return module
+
+
+def load_example_dag(name: str = "daily_user_scoring") -> Any:
+    """The DAG of ``dags_examples/<name>.py`` (see :func:`load_example`)."""
+    return load_example(name).dag
 
 
 def run_dag(dag: Any, date: str) -> Any:
@@ -57,7 +62,7 @@ def read_folder(uri: str) -> pd.DataFrame:
 
 def assert_model_predictions(home: str, report: dict, model: str, fill_value: float = 999999.0) -> None:
     """The version folder of ``report`` holds, for every row of its input partition, the XGBoost ``model``'s
-    own in-process prediction (class, score) and the example DAG's label of that class (``segment_<a..q>``);
+    own in-process prediction (class, score) and the example DAG's label of that class (its ``CLASS_NAMES``);
     features filled with ``fill_value`` as the example DAG does."""
     import numpy as np
     import xgboost as xgb
@@ -76,5 +81,6 @@ def assert_model_predictions(home: str, report: dict, model: str, fill_value: fl
     got = out.loc[inp["pin"].to_numpy()]
     np.testing.assert_array_equal(got["class"].to_numpy(), cls, err_msg=f"{date}: class")
     np.testing.assert_allclose(got["score"].to_numpy(), score, rtol=1e-6, err_msg=f"{date}: score")
-    labels = np.array([f"segment_{chr(97 + c)}" for c in cls])
+    class_names = load_example().CLASS_NAMES
+    labels = np.array([class_names[c] for c in cls])
     assert (got["class_name"].to_numpy() == labels).all(), f"{date}: class_name"

@@ -11,10 +11,11 @@ Scenario (issue 15): input partitions for 5 dates; a backfill of the middle 3 wi
 (3 spark-submits at once: the task instances' times show all 3 running together), every output row
 equal to the model's own in-process prediction, no metastore reconnect in the task logs; then a retrained
 model and a backfill of 1 of those dates with ``--reprocess-behavior completed``, which must replace exactly
-that one (the other 2 keep the first backfill's run), every row now the retrained model's prediction. (This is also the example DAG's end-to-end test.) Issue 17: every published partition
-emits an asset event on ``hive://demo.user_scores`` that queues a run of ``scored_users_consumer``; the
-scheduler (restarted with ``use_job_schedule`` on after the backfills, see ``_scheduler_with_job_schedule``)
-creates the asset-triggered run and runs it.
+that one (the other 2 keep the first backfill's run), every row now the retrained model's prediction.
+(This is also the example DAG's end-to-end test.) Issue 17: every published partition emits an asset event
+on ``hive://demo.user_scores`` that queues a run of ``scored_users_consumer``; the scheduler (restarted with
+``use_job_schedule`` on after the backfills, see ``_scheduler_with_job_schedule``) creates the
+asset-triggered run and runs it.
 """
 
 from __future__ import annotations
